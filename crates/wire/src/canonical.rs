@@ -1,0 +1,402 @@
+//! DNSSEC canonical form and the data an RRSIG signs.
+//!
+//! Canonical names and RDATA per RFC 4034 §6.2 as corrected by RFC 6840 §5.1
+//! (names inside NSEC RDATA keep their case, RRSIG signer names are
+//! lower-cased) and RFC 3597 §7 (types defined later keep their case);
+//! canonical RR order and duplicate removal per RFC 4034 §6.3; the signed
+//! data of RFC 4035 §5.3.2, wildcard owner included.
+//!
+//! [`SignedData`] owns its buffers and reuses them, so building signed data
+//! for an RRset allocates nothing once the buffers have grown.
+//!
+//! # Limitations
+//! SVCB, HTTPS, ANAME and TSIG RDATA are encoded by hickory-proto, which
+//! allocates while writing names; those types are rare in signed answers.
+//! Types hickory-proto keeps as raw bytes (DNAME among them) must hold
+//! uncompressed names, as RFC 3597 §4 and RFC 6672 §2.5 require on the wire.
+
+use hickory_proto::dnssec::rdata::{DNSSECRData, SIG, SigInput};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+use crate::name::MAX_NAME_LEN;
+
+/// Largest RDATA an RR can carry (RFC 1035 §3.2.1: RDLENGTH is 16 bits).
+pub const MAX_RDATA_LEN: usize = u16::MAX as usize;
+
+/// Why the canonical form of an RRset could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CanonicalError {
+    /// No records to sign or verify.
+    #[error("empty RRset")]
+    EmptyRrset,
+    /// A record's owner, class or type differs from the RRset's.
+    #[error("record {index} is not part of the RRset the signature covers")]
+    NotInRrset {
+        /// Position of the record in the input.
+        index: usize,
+    },
+    /// The RRSIG labels field exceeds the owner's label count (RFC 4035 §5.3.1).
+    #[error("RRSIG labels field {labels} exceeds the owner's {owner_labels} labels")]
+    LabelsExceedOwner {
+        /// The labels field.
+        labels: u8,
+        /// Labels of the owner, a leading `*` not counted.
+        owner_labels: u8,
+    },
+    /// RDATA of this type could not be put in canonical form.
+    #[error("RDATA of type {rtype} cannot be put in canonical form")]
+    BadRdata {
+        /// The record type.
+        rtype: u16,
+    },
+    /// The canonical RDATA is longer than 65535 bytes.
+    #[error("canonical RDATA of type {rtype} exceeds {MAX_RDATA_LEN} bytes")]
+    RdataTooLong {
+        /// The record type.
+        rtype: u16,
+    },
+}
+
+/// Reusable buffers holding the signed data of one RRset at a time.
+#[derive(Debug, Default)]
+pub struct SignedData {
+    bytes: Vec<u8>,
+    rdata: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+}
+
+impl SignedData {
+    /// Empty buffers; they grow to the largest RRset seen and stay.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes built by the last successful [`signed_data`] call.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Builds the data that `sig` signs over `rrset` (RFC 4035 §5.3.2) in `buf`.
+///
+/// `rrset` must hold the records of one RRset (same owner ignoring case,
+/// class, and type `sig.type_covered`), in any order, duplicates allowed:
+/// they are sorted into canonical order and duplicates dropped (RFC 4034
+/// §6.3). The owner is rebuilt as `*.` + the rightmost labels when the
+/// labels field says the RRset was expanded from a wildcard.
+pub fn signed_data<'a, 'r>(
+    sig: &SigInput,
+    rrset: impl IntoIterator<Item = &'r Record>,
+    buf: &'a mut SignedData,
+) -> Result<&'a [u8], CanonicalError> {
+    let SignedData {
+        bytes,
+        rdata,
+        spans,
+    } = buf;
+    bytes.clear();
+    rdata.clear();
+    spans.clear();
+    write_sig_prefix(sig, bytes);
+
+    let mut records = rrset.into_iter();
+    let first = records.next().ok_or(CanonicalError::EmptyRrset)?;
+    let (owner, class) = (&first.name, first.dns_class);
+    let mut owner_wire = [0u8; MAX_NAME_LEN];
+    let owner_len = write_signed_owner(owner, sig.num_labels, &mut owner_wire)?;
+
+    for (index, record) in core::iter::once(first).chain(records).enumerate() {
+        if record.record_type() != sig.type_covered
+            || record.dns_class != class
+            || !names_eq_ignore_case(&record.name, owner)
+        {
+            return Err(CanonicalError::NotInRrset { index });
+        }
+        let start = rdata.len();
+        write_canonical_rdata(&record.data, rdata)?;
+        if rdata.len() - start > MAX_RDATA_LEN {
+            return Err(CanonicalError::RdataTooLong {
+                rtype: u16::from(sig.type_covered),
+            });
+        }
+        // Invariant: total RDATA of an RRset is far below u32::MAX (each
+        // RDATA is at most 64 KiB and a message holds at most 64 KiB).
+        spans.push((start as u32, rdata.len() as u32));
+    }
+
+    let slice = |&(s, e): &(u32, u32)| &rdata[s as usize..e as usize];
+    spans.sort_unstable_by(|a, b| slice(a).cmp(slice(b)));
+
+    let mut fixed = [0u8; 8];
+    fixed[0..2].copy_from_slice(&u16::from(sig.type_covered).to_be_bytes());
+    fixed[2..4].copy_from_slice(&u16::from(class).to_be_bytes());
+    fixed[4..8].copy_from_slice(&sig.original_ttl.to_be_bytes());
+    let mut previous: Option<&[u8]> = None;
+    for span in spans.iter() {
+        let data = slice(span);
+        if previous == Some(data) {
+            continue;
+        }
+        previous = Some(data);
+        bytes.extend_from_slice(&owner_wire[..owner_len]);
+        bytes.extend_from_slice(&fixed);
+        bytes.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        bytes.extend_from_slice(data);
+    }
+    Ok(bytes)
+}
+
+/// Appends the RRSIG RDATA fields before the signature (RFC 4034 §3.1),
+/// signer name in canonical form: the head of every signed data block.
+pub fn write_sig_prefix(sig: &SigInput, out: &mut Vec<u8>) {
+    out.extend_from_slice(&u16::from(sig.type_covered).to_be_bytes());
+    out.push(u8::from(sig.algorithm));
+    out.push(sig.num_labels);
+    out.extend_from_slice(&sig.original_ttl.to_be_bytes());
+    out.extend_from_slice(&sig.sig_expiration.get().to_be_bytes());
+    out.extend_from_slice(&sig.sig_inception.get().to_be_bytes());
+    out.extend_from_slice(&sig.key_tag.to_be_bytes());
+    write_canonical_name(&sig.signer_name, out);
+}
+
+/// Appends `name` in canonical form: uncompressed, fully qualified, ASCII
+/// lower case (RFC 4034 §6.2).
+pub fn write_canonical_name(name: &Name, out: &mut Vec<u8>) {
+    for label in name {
+        out.push(label.len() as u8);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+}
+
+/// Appends `data` in canonical form (RFC 4034 §6.2, RFC 6840 §5.1).
+pub fn write_canonical_rdata(data: &RData, out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+    match data {
+        RData::CNAME(name) => write_canonical_name(&name.0, out),
+        RData::NS(name) => write_canonical_name(&name.0, out),
+        RData::PTR(name) => write_canonical_name(&name.0, out),
+        RData::MX(mx) => {
+            out.extend_from_slice(&mx.preference.to_be_bytes());
+            write_canonical_name(&mx.exchange, out);
+        }
+        RData::SOA(soa) => {
+            write_canonical_name(&soa.mname, out);
+            write_canonical_name(&soa.rname, out);
+            out.extend_from_slice(&soa.serial.to_be_bytes());
+            out.extend_from_slice(&soa.refresh.to_be_bytes());
+            out.extend_from_slice(&soa.retry.to_be_bytes());
+            out.extend_from_slice(&soa.expire.to_be_bytes());
+            out.extend_from_slice(&soa.minimum.to_be_bytes());
+        }
+        RData::SRV(srv) => {
+            out.extend_from_slice(&srv.priority.to_be_bytes());
+            out.extend_from_slice(&srv.weight.to_be_bytes());
+            out.extend_from_slice(&srv.port.to_be_bytes());
+            write_canonical_name(&srv.target, out);
+        }
+        RData::NAPTR(naptr) => {
+            out.extend_from_slice(&naptr.order.to_be_bytes());
+            out.extend_from_slice(&naptr.preference.to_be_bytes());
+            for text in [&naptr.flags, &naptr.services, &naptr.regexp] {
+                write_character_string(text, out, RecordType::NAPTR)?;
+            }
+            write_canonical_name(&naptr.replacement, out);
+        }
+        RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) => write_sig(rrsig, out),
+        RData::DNSSEC(DNSSECRData::SIG(sig)) => write_sig(sig, out),
+        RData::DNSSEC(DNSSECRData::NSEC(nsec)) => {
+            // RFC 6840 §5.1: the next owner name keeps its case.
+            write_name_as_is(nsec.next_domain_name(), out);
+            write_type_bitmap(|| nsec.type_bit_maps(), out);
+        }
+        RData::Unknown { code, rdata } => write_raw_rdata(*code, &rdata.anything, out)?,
+        RData::NULL(null) => out.extend_from_slice(&null.anything),
+        RData::Update0(_) => {}
+        other => {
+            // Types without embedded names (or whose names keep their case,
+            // RFC 3597 §7): hickory's encoder writes them as they are.
+            let offset = out.len() as u32;
+            let mut encoder = BinEncoder::with_offset(out, offset);
+            encoder.set_canonical_form(true);
+            other
+                .emit(&mut encoder)
+                .map_err(|_| CanonicalError::BadRdata {
+                    rtype: u16::from(other.record_type()),
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the owner name a signature covers into `out`, returning its length.
+fn write_signed_owner(
+    owner: &Name,
+    labels: u8,
+    out: &mut [u8; MAX_NAME_LEN],
+) -> Result<usize, CanonicalError> {
+    let total = owner.iter().count();
+    let wildcard = owner.iter().next().is_some_and(|l| l == b"*");
+    let owner_labels = (total - usize::from(wildcard)) as u8;
+    if labels > owner_labels {
+        return Err(CanonicalError::LabelsExceedOwner {
+            labels,
+            owner_labels,
+        });
+    }
+    let mut len = 0;
+    let mut push_label = |label: &[u8], out: &mut [u8; MAX_NAME_LEN]| {
+        out[len] = label.len() as u8;
+        for (dst, src) in out[len + 1..=len + label.len()].iter_mut().zip(label) {
+            *dst = src.to_ascii_lowercase();
+        }
+        len += 1 + label.len();
+    };
+    let skip = if labels < owner_labels {
+        // RFC 4035 §5.3.2: expanded from a wildcard; sign "*." + the
+        // rightmost `labels` labels.
+        push_label(b"*", out);
+        total - usize::from(labels)
+    } else {
+        0
+    };
+    for label in owner.iter().skip(skip) {
+        // Invariant: a hickory Name is at most 255 bytes, and replacing
+        // labels by one "*" label only shortens it.
+        push_label(label, out);
+    }
+    out[len] = 0;
+    Ok(len + 1)
+}
+
+fn write_sig(sig: &SIG, out: &mut Vec<u8>) {
+    write_sig_prefix(sig.input(), out);
+    out.extend_from_slice(sig.sig());
+}
+
+fn write_name_as_is(name: &Name, out: &mut Vec<u8>) {
+    for label in name {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
+}
+
+fn write_character_string(
+    text: &[u8],
+    out: &mut Vec<u8>,
+    rtype: RecordType,
+) -> Result<(), CanonicalError> {
+    let len = u8::try_from(text.len()).map_err(|_| CanonicalError::BadRdata {
+        rtype: u16::from(rtype),
+    })?;
+    out.push(len);
+    out.extend_from_slice(text);
+    Ok(())
+}
+
+/// Type bitmap of NSEC/NSEC3 (RFC 4034 §4.1.2), built without allocating.
+fn write_type_bitmap<I: Iterator<Item = RecordType>>(types: impl Fn() -> I, out: &mut Vec<u8>) {
+    // Length in octets of each window's bitmap; 0 = window absent.
+    let mut window_len = [0u8; 256];
+    for t in types() {
+        let code = u16::from(t);
+        let w = usize::from(code >> 8);
+        window_len[w] = window_len[w].max((code & 0xFF) as u8 / 8 + 1);
+    }
+    for (window, &len) in window_len.iter().enumerate() {
+        if len == 0 {
+            continue;
+        }
+        let mut bits = [0u8; 32];
+        for t in types() {
+            let code = u16::from(t);
+            if usize::from(code >> 8) == window {
+                let low = code & 0xFF;
+                bits[usize::from(low / 8)] |= 0x80 >> (low % 8);
+            }
+        }
+        out.push(window as u8);
+        out.push(len);
+        out.extend_from_slice(&bits[..usize::from(len)]);
+    }
+}
+
+/// How the names sit in RDATA that hickory-proto keeps as raw bytes, for
+/// the types RFC 4034 §6.2 lower-cases.
+enum RawLayout {
+    /// Copied as is.
+    Opaque,
+    /// `skip` fixed bytes, then `names` domain names, then the rest as is.
+    Names { skip: usize, names: usize },
+}
+
+fn raw_layout(code: u16) -> RawLayout {
+    match code {
+        // MD, MF, MB, MG, MR, DNAME; NXT (name, then a bitmap).
+        3 | 4 | 7 | 8 | 9 | 39 | 30 => RawLayout::Names { skip: 0, names: 1 },
+        // MINFO, RP.
+        14 | 17 => RawLayout::Names { skip: 0, names: 2 },
+        // AFSDB, RT, KX.
+        18 | 21 | 36 => RawLayout::Names { skip: 2, names: 1 },
+        // PX.
+        26 => RawLayout::Names { skip: 2, names: 2 },
+        _ => RawLayout::Opaque,
+    }
+}
+
+fn write_raw_rdata(code: RecordType, raw: &[u8], out: &mut Vec<u8>) -> Result<(), CanonicalError> {
+    let rtype = u16::from(code);
+    let bad = CanonicalError::BadRdata { rtype };
+    let (skip, names) = match (rtype, raw_layout(rtype)) {
+        // A6 (RFC 2874 §3.1): prefix length, address suffix, prefix name.
+        (38, _) => {
+            let prefix_len = *raw.first().ok_or(bad)?;
+            if prefix_len > 128 {
+                return Err(bad);
+            }
+            let suffix = (128 - usize::from(prefix_len)).div_ceil(8);
+            (1 + suffix, usize::from(prefix_len > 0))
+        }
+        (_, RawLayout::Opaque) => (0, 0),
+        (_, RawLayout::Names { skip, names }) => (skip, names),
+    };
+    let fixed = raw.get(..skip).ok_or(bad)?;
+    out.extend_from_slice(fixed);
+    let mut pos = skip;
+    for _ in 0..names {
+        let end = uncompressed_name_end(raw, pos).ok_or(bad)?;
+        let start = out.len();
+        out.extend_from_slice(&raw[pos..end]);
+        crate::name::lowercase_name_in_place(&mut out[start..]);
+        pos = end;
+    }
+    out.extend_from_slice(&raw[pos..]);
+    Ok(())
+}
+
+/// End of the uncompressed name at `pos`, or None if it is cut, too long,
+/// or uses compression or an extended label type.
+fn uncompressed_name_end(raw: &[u8], mut pos: usize) -> Option<usize> {
+    let start = pos;
+    loop {
+        let len = usize::from(*raw.get(pos)?);
+        if len > crate::name::MAX_LABEL_LEN {
+            return None;
+        }
+        pos += 1 + len;
+        if pos - start > MAX_NAME_LEN || pos > raw.len() {
+            return None;
+        }
+        if len == 0 {
+            return Some(pos);
+        }
+    }
+}
+
+fn names_eq_ignore_case(a: &Name, b: &Name) -> bool {
+    a.iter().count() == b.iter().count()
+        && a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| x.eq_ignore_ascii_case(y))
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test command: every unit, property and integration test in the
+# workspace, plus the fuzz corpus replay (a plain test over fuzz/corpus).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --workspace --locked "$@"
