@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod name;
 pub mod query;
 pub mod response;
+pub mod text;
 
 pub use canonical::{CanonicalError, SignedData, signed_data};
 pub use name::{NameError, WireName};

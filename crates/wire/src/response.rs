@@ -410,3 +410,182 @@ fn cut_at_char_boundary(text: &str, max: usize) -> &str {
     }
     &text[..end]
 }
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::{A, TXT};
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+    use super::*;
+
+    const QUERY: &[u8] = b"\xbe\xef\x01\x10\x00\x01\x00\x00\x00\x00\x00\x01\
+        \x03WwW\x07example\x03com\x00\x00\x01\x00\x01\
+        \x00\x00\x29\x10\x00\x00\x00\x80\x00\x00\x00";
+
+    #[test]
+    fn error_reply_echoes_id_question_case_flags_and_carries_ede() {
+        let query = QueryView::parse(QUERY).unwrap();
+        let mut out = Vec::new();
+        let ede = Ede {
+            code: EdeCode::SignatureExpired,
+            text: "RRSIG expired",
+        };
+        error_reply(&query, ResponseCode::ServFail, Some(ede), &mut out);
+        let msg = Message::from_vec(&out).unwrap();
+        assert_eq!(msg.id, 0xbeef);
+        assert_eq!(msg.message_type, MessageType::Response);
+        assert_eq!(msg.response_code, ResponseCode::ServFail);
+        assert!(msg.recursion_desired && msg.recursion_available && msg.checking_disabled);
+        assert!(!msg.authentic_data);
+        assert_eq!(msg.queries[0].name().to_string(), "WwW.example.com.");
+        let edns = msg.edns.as_ref().expect("OPT echoed to an EDNS client");
+        assert_eq!(edns.max_payload(), DEFAULT_UDP_PAYLOAD);
+        assert!(edns.flags().dnssec_ok);
+        // EDE option: code 15, info-code 7, then the text.
+        let tail = b"\x00\x0f\x00\x0f\x00\x07RRSIG expired";
+        assert!(out.ends_with(tail));
+    }
+
+    #[test]
+    fn error_reply_without_edns_has_no_opt() {
+        let plain = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\x01";
+        let query = QueryView::parse(plain).unwrap();
+        let mut out = Vec::new();
+        error_reply(&query, ResponseCode::Refused, None, &mut out);
+        let msg = Message::from_vec(&out).unwrap();
+        assert_eq!(msg.response_code, ResponseCode::Refused);
+        assert!(msg.edns.is_none());
+        assert_eq!(out.len(), plain.len());
+    }
+
+    #[test]
+    fn ede_text_is_capped_at_a_char_boundary() {
+        let query = QueryView::parse(QUERY).unwrap();
+        let long = "é".repeat(MAX_EDE_TEXT);
+        let mut out = Vec::new();
+        error_reply(
+            &query,
+            ResponseCode::ServFail,
+            Some(Ede {
+                code: EdeCode::Other,
+                text: &long,
+            }),
+            &mut out,
+        );
+        assert!(Message::from_vec(&out).is_ok());
+        assert!(out.len() <= QUERY.len() + 4 + 2 + MAX_EDE_TEXT);
+    }
+
+    #[test]
+    fn rejections_reply_as_the_rfcs_say() {
+        let mut out = Vec::new();
+        // BADVERS: extended RCODE 16 needs an OPT (RFC 6891 §6.1.3).
+        let mut v1 = QUERY.to_vec();
+        let n = v1.len();
+        v1[n - 5] = 1; // EDNS version
+        let err = QueryView::parse(&v1).unwrap_err();
+        assert!(rejection_reply(&v1, &err, &mut out));
+        let msg = Message::from_vec(&out).unwrap();
+        // 16 is both BADVERS and BADSIG; hickory names it BADSIG.
+        assert_eq!(u16::from(msg.response_code), 16);
+        assert_eq!(msg.queries.len(), 1);
+
+        // NOTIMP keeps the opcode and echoes the question.
+        let mut notify = QUERY.to_vec();
+        notify[2] = 0x20 | 0x01;
+        let err = QueryView::parse(&notify).unwrap_err();
+        assert!(rejection_reply(&notify, &err, &mut out));
+        let msg = Message::from_vec(&out).unwrap();
+        assert_eq!(msg.response_code, ResponseCode::NotImp);
+        assert_eq!(msg.op_code, OpCode::Notify);
+
+        // FORMERR for two questions: ID echoed, no question.
+        let mut two = QUERY.to_vec();
+        two[5] = 2;
+        let err = QueryView::parse(&two).unwrap_err();
+        assert!(rejection_reply(&two, &err, &mut out));
+        assert_eq!(&out[..2], b"\xbe\xef");
+        assert_eq!(&out[4..6], b"\x00\x00");
+        assert_eq!(out[3] & 0x0f, 1);
+
+        // Responses and runts are dropped.
+        let mut response = QUERY.to_vec();
+        response[2] |= 0x80;
+        let err = QueryView::parse(&response).unwrap_err();
+        assert!(!rejection_reply(&response, &err, &mut out));
+        let err = QueryView::parse(&QUERY[..5]).unwrap_err();
+        assert!(!rejection_reply(&QUERY[..5], &err, &mut out));
+    }
+
+    /// A response with `answers` A records, `extra` TXT records in the
+    /// additional section, and an OPT.
+    fn big_response(answers: u8, extra: usize) -> Vec<u8> {
+        let name = Name::from_ascii("big.example.").unwrap();
+        let mut msg = Message::response(7, OpCode::Query);
+        msg.add_query(Query::query(name.clone(), RecordType::A));
+        for i in 0..answers {
+            msg.add_answer(Record::from_rdata(
+                name.clone(),
+                60,
+                RData::A(A::new(10, 0, 0, i)),
+            ));
+        }
+        for i in 0..extra {
+            let other = Name::from_ascii(format!("t{i}.example.")).unwrap();
+            msg.add_additional(Record::from_rdata(
+                other,
+                60,
+                RData::TXT(TXT::new(vec!["x".repeat(200)])),
+            ));
+        }
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        msg.set_edns(edns);
+        msg.to_vec().unwrap()
+    }
+
+    #[test]
+    fn small_messages_are_left_alone() {
+        let mut msg = big_response(2, 0);
+        let before = msg.clone();
+        assert_eq!(truncate(&mut msg, 512), Ok(Truncation::Fits));
+        assert_eq!(msg, before);
+    }
+
+    #[test]
+    fn additional_records_go_first_without_tc() {
+        let mut msg = big_response(3, 5);
+        assert!(msg.len() > 512);
+        assert_eq!(truncate(&mut msg, 512), Ok(Truncation::DroppedAdditional));
+        assert!(msg.len() <= 512);
+        let parsed = Message::from_vec(&msg).unwrap();
+        assert!(!parsed.truncation);
+        assert_eq!(parsed.answers.len(), 3);
+        assert!(parsed.additionals.len() < 5);
+        assert!(parsed.edns.is_some(), "OPT must survive truncation");
+    }
+
+    #[test]
+    fn answers_that_do_not_fit_set_tc_and_drop_whole_rrsets() {
+        // 60 A records of 16+ bytes each cannot fit in 512 bytes.
+        let mut msg = big_response(60, 2);
+        assert_eq!(truncate(&mut msg, 512), Ok(Truncation::Truncated));
+        assert!(msg.len() <= 512);
+        let parsed = Message::from_vec(&msg).unwrap();
+        assert!(parsed.truncation);
+        // The A RRset is one RRset: it goes whole, never in part.
+        assert_eq!(parsed.answers.len(), 0);
+        assert!(parsed.additionals.is_empty());
+        assert!(parsed.edns.is_some());
+    }
+
+    #[test]
+    fn truncation_below_the_header_and_question_is_an_error() {
+        let mut msg = big_response(60, 0);
+        assert_eq!(
+            truncate(&mut msg, 20),
+            Err(TruncateError::TooSmall { limit: 20 })
+        );
+    }
+}
