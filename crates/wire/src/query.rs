@@ -604,11 +604,22 @@ mod tests {
     }
 
     #[test]
-    fn compressed_question_pointing_into_header_is_rejected_cleanly() {
+    fn compressed_question_is_followed_backwards_only() {
+        // A pointer into the header: bytes 2..5 read as the name "\000.".
         let mut m = PLAIN[..12].to_vec();
         m.extend_from_slice(b"\xC0\x02\x00\x01\x00\x01");
-        // Pointer to offset 2 reads header bytes as labels: any outcome but a
-        // panic is fine, and here the bytes do not form a valid name.
-        let _ = QueryView::parse(&m);
+        let q = QueryView::parse(&m).unwrap();
+        assert_eq!(q.qname().as_bytes(), b"\x01\x00\x00");
+        assert_eq!(q.question_end(), 18);
+        // A pointer to itself is a loop.
+        let mut m = PLAIN[..12].to_vec();
+        m.extend_from_slice(b"\xC0\x0C\x00\x01\x00\x01");
+        assert!(matches!(
+            QueryView::parse(&m),
+            Err(QueryError::Name {
+                source: NameError::ForwardPointer { .. },
+                ..
+            })
+        ));
     }
 }

@@ -396,7 +396,11 @@ fn distinct(rdatas: Vec<RData>) -> Vec<RData> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn signed_data_matches_hickory_tbs((owner, rdatas) in arb_rrset(), strip in 0u8..3) {
