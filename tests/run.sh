@@ -3,4 +3,6 @@
 # workspace, plus the fuzz corpus replay (a plain test over fuzz/corpus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian packages the tests use (ldns-verify-zone, unbound, dig), when missing.
+bash deploy/install-test-deps.sh
 cargo test --workspace --locked "$@"

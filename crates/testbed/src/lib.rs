@@ -1,0 +1,24 @@
+//! A DNSSEC-signed DNS hierarchy served on loopback, with defects on demand.
+//!
+//! Builds a root, TLDs and many second-level zones from a seed
+//! ([`hierarchy`]), signs them on ring ([`signer`], [`denial`]), exports
+//! them as master files with root hints, trust anchor and a manifest
+//! ([`output`]), and serves them from authoritative servers on
+//! 127.0.0.0/8 ([`server`]), so resolvers can be tested with no internet.
+
+pub mod answer;
+pub mod content;
+pub mod defects;
+pub mod denial;
+pub mod hierarchy;
+pub mod keys;
+pub mod manifest;
+pub mod output;
+pub mod server;
+pub mod signer;
+pub mod testbed;
+pub mod zone;
+
+pub use hierarchy::{AddressPlan, Hierarchy, HierarchyConfig, build};
+pub use signer::Validity;
+pub use testbed::{RolloverStep, Testbed};

@@ -1,0 +1,196 @@
+//! The authoritative servers over real loopback sockets: signed answers
+//! with DO only, referrals, denial proofs, wildcards, truncation, and the
+//! root KSK rollover while serving.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use anchorage_testbed::{AddressPlan, HierarchyConfig, RolloverStep, Testbed, Validity, build};
+use anchorage_wire::proto::dnssec::rdata::DNSSECRData;
+use anchorage_wire::proto::op::{Message, ResponseCode};
+use anchorage_wire::proto::rr::{RData, RecordType};
+use anchorage_wire::proto::serialize::binary::BinDecodable;
+
+const NOW: u32 = 1_800_000_000;
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn start(net: u8, port: u16) -> Testbed {
+    let hierarchy = build(HierarchyConfig {
+        seed: 3,
+        zones: 10,
+        addresses: AddressPlan { net, port },
+        validity: Validity::around(NOW, 3600, 86_400),
+        defects: false,
+    })
+    .unwrap();
+    Testbed::start_with_threads(hierarchy, 1).unwrap()
+}
+
+fn query_bytes(name: &str, qtype: RecordType, dnssec: bool) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&u16::from(qtype).to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    // OPT: root owner, type 41, payload 1232, DO as asked.
+    q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0]);
+    q.extend_from_slice(&(if dnssec { 0x8000u16 } else { 0 }).to_be_bytes());
+    q.extend_from_slice(&[0, 0]);
+    q
+}
+
+fn udp(server: SocketAddr, name: &str, qtype: RecordType, dnssec: bool) -> Message {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+    socket
+        .send_to(&query_bytes(name, qtype, dnssec), server)
+        .unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let (len, _) = socket.recv_from(&mut buf).unwrap();
+    Message::from_bytes(&buf[..len]).unwrap()
+}
+
+fn tcp(server: SocketAddr, name: &str, qtype: RecordType, dnssec: bool) -> Message {
+    let mut stream = TcpStream::connect_timeout(&server, TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let q = query_bytes(name, qtype, dnssec);
+    stream.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
+    stream.write_all(&q).unwrap();
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).unwrap();
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut buf).unwrap();
+    Message::from_bytes(&buf).unwrap()
+}
+
+fn count(records: &[anchorage_wire::proto::rr::Record], rtype: RecordType) -> usize {
+    records.iter().filter(|r| r.record_type() == rtype).count()
+}
+
+#[test]
+fn root_dnskey_is_signed_only_when_do_is_set() {
+    let testbed = start(92, 5392);
+    let root: SocketAddr = "127.92.0.1:5392".parse().unwrap();
+    let signed = udp(root, ".", RecordType::DNSKEY, true);
+    assert!(signed.metadata.authoritative);
+    assert_eq!(count(&signed.answers, RecordType::DNSKEY), 2);
+    assert_eq!(count(&signed.answers, RecordType::RRSIG), 1);
+    let plain = udp(root, ".", RecordType::DNSKEY, false);
+    assert_eq!(count(&plain.answers, RecordType::RRSIG), 0);
+    testbed.stop();
+}
+
+#[test]
+fn root_refers_to_a_tld_with_glue_and_signed_ds() {
+    let testbed = start(93, 5393);
+    let root: SocketAddr = "127.93.0.1:5393".parse().unwrap();
+    let reply = udp(root, "www.z0.com.", RecordType::A, true);
+    assert!(!reply.metadata.authoritative);
+    assert!(reply.answers.is_empty());
+    assert_eq!(count(&reply.authorities, RecordType::NS), 1);
+    assert_eq!(count(&reply.authorities, RecordType::DS), 1);
+    assert_eq!(count(&reply.authorities, RecordType::RRSIG), 1);
+    assert_eq!(count(&reply.additionals, RecordType::A), 1);
+    testbed.stop();
+}
+
+#[test]
+fn nxdomain_and_wildcard_answers_carry_their_proofs() {
+    let testbed = start(94, 5394);
+    // z0.com. is hosted on host 0 (127.94.2.1) and signed with NSEC.
+    let host: SocketAddr = "127.94.2.1:5394".parse().unwrap();
+    let nx = udp(host, "nonexistent.z0.com.", RecordType::A, true);
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(count(&nx.authorities, RecordType::SOA), 1);
+    assert!(count(&nx.authorities, RecordType::NSEC) >= 1);
+    let wild = udp(host, "host1.wild.z0.com.", RecordType::A, true);
+    assert_eq!(wild.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(wild.answers[0].name.to_string(), "host1.wild.z0.com.");
+    let sig = wild
+        .answers
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(s)) => Some(s.input().num_labels),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(sig, 3, "labels field of a wildcard signature");
+    assert_eq!(count(&wild.authorities, RecordType::NSEC), 1);
+    // z1.net. (host 1) uses NSEC3: NXDOMAIN needs three NSEC3 records (some may coincide).
+    let host1: SocketAddr = "127.94.2.2:5394".parse().unwrap();
+    let nx3 = udp(host1, "nonexistent.z1.net.", RecordType::A, true);
+    assert_eq!(nx3.metadata.response_code, ResponseCode::NXDomain);
+    assert!(count(&nx3.authorities, RecordType::NSEC3) >= 2);
+    testbed.stop();
+}
+
+#[test]
+fn large_rrset_is_truncated_over_udp_and_whole_over_tcp() {
+    let testbed = start(95, 5395);
+    let host: SocketAddr = "127.95.2.1:5395".parse().unwrap();
+    let over_udp = udp(host, "big.z0.com.", RecordType::TXT, true);
+    assert!(over_udp.metadata.truncation);
+    let over_tcp = tcp(host, "big.z0.com.", RecordType::TXT, true);
+    assert!(!over_tcp.metadata.truncation);
+    assert_eq!(count(&over_tcp.answers, RecordType::TXT), 1);
+    assert_eq!(count(&over_tcp.answers, RecordType::RRSIG), 1);
+    testbed.stop();
+}
+
+#[test]
+fn root_ksk_rollover_steps_show_while_serving() {
+    let testbed = start(96, 5396);
+    let root: SocketAddr = "127.96.0.1:5396".parse().unwrap();
+    let validity = Validity::around(NOW, 3600, 86_400);
+    let keys = |m: &Message| count(&m.answers, RecordType::DNSKEY);
+    let sigs = |m: &Message| count(&m.answers, RecordType::RRSIG);
+    let old_anchor = testbed.trust_anchor();
+
+    testbed
+        .roll_root(RolloverStep::PublishNew, validity)
+        .unwrap();
+    let m = udp(root, ".", RecordType::DNSKEY, true);
+    assert_eq!((keys(&m), sigs(&m)), (3, 1));
+
+    testbed
+        .roll_root(RolloverStep::DoubleSign, validity)
+        .unwrap();
+    let m = udp(root, ".", RecordType::DNSKEY, true);
+    assert_eq!((keys(&m), sigs(&m)), (3, 2));
+
+    testbed.roll_root(RolloverStep::StopOld, validity).unwrap();
+    let m = udp(root, ".", RecordType::DNSKEY, true);
+    assert_eq!((keys(&m), sigs(&m)), (3, 1));
+    assert_ne!(testbed.trust_anchor(), old_anchor);
+
+    testbed
+        .roll_root(RolloverStep::RevokeOld, validity)
+        .unwrap();
+    let m = udp(root, ".", RecordType::DNSKEY, true);
+    let revoked = m
+        .answers
+        .iter()
+        .filter(|r| matches!(&r.data, RData::DNSSEC(DNSSECRData::DNSKEY(k)) if k.revoke()))
+        .count();
+    assert_eq!((keys(&m), sigs(&m), revoked), (3, 2, 1));
+
+    testbed
+        .roll_root(RolloverStep::RemoveOld, validity)
+        .unwrap();
+    let m = udp(root, ".", RecordType::DNSKEY, true);
+    assert_eq!((keys(&m), sigs(&m)), (2, 1));
+    assert!(
+        testbed
+            .roll_root(RolloverStep::DoubleSign, validity)
+            .is_err()
+    );
+    testbed.stop();
+}
