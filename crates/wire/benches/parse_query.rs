@@ -28,6 +28,11 @@ fn parse(c: &mut Criterion) {
         group.bench_function("anchorage", |b| {
             b.iter(|| QueryView::parse(black_box(query)));
         });
+        // What a server's receive loop does: one view per worker, reused.
+        let mut view = QueryView::new();
+        group.bench_function("anchorage_reuse", |b| {
+            b.iter(|| view.parse_into(black_box(query)).is_ok());
+        });
         group.finish();
     }
 }

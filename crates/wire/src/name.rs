@@ -53,10 +53,14 @@ pub enum NameError {
     TooManyPointers,
 }
 
+/// Capacity of a [`WireName`] buffer: one byte over the longest name, so
+/// names can be copied and lower-cased eight bytes at a time.
+const NAME_BUF: usize = MAX_NAME_LEN + 1;
+
 /// A fully qualified domain name in uncompressed wire form, held inline.
 #[derive(Clone, Copy)]
 pub struct WireName {
-    bytes: [u8; MAX_NAME_LEN],
+    bytes: [u8; NAME_BUF],
     len: u8,
     labels: u8,
 }
@@ -64,7 +68,7 @@ pub struct WireName {
 impl WireName {
     /// The root name `.`.
     pub const ROOT: Self = Self {
-        bytes: [0; MAX_NAME_LEN],
+        bytes: [0; NAME_BUF],
         len: 1,
         labels: 0,
     };
@@ -94,9 +98,22 @@ impl WireName {
     /// This name with ASCII upper case folded to lower case.
     #[must_use]
     pub fn to_lowercase(&self) -> Self {
-        let mut out = *self;
-        lowercase_name_in_place(&mut out.bytes[..usize::from(self.len)]);
+        let mut out = Self::ROOT;
+        out.set_lowercase_of(self);
         out
+    }
+
+    /// Overwrites this name with `other` folded to lower case, copying only
+    /// the bytes in use.
+    pub fn set_lowercase_of(&mut self, other: &Self) {
+        let words = usize::from(other.len).div_ceil(8).min(NAME_BUF / 8);
+        let (src, _) = other.bytes.as_chunks::<8>();
+        let (dst, _) = self.bytes.as_chunks_mut::<8>();
+        for i in 0..words {
+            dst[i] = lowercase_word(u64::from_le_bytes(src[i])).to_le_bytes();
+        }
+        self.len = other.len;
+        self.labels = other.labels;
     }
 
     /// Whether both names are equal ignoring ASCII case (RFC 4343).
@@ -177,12 +194,25 @@ impl<'a> Iterator for Labels<'a> {
 /// (after the first pointer, if any). Pointers must point strictly before
 /// the pointer itself, which rules out loops; the hop count is capped too.
 pub fn read_name(msg: &[u8], pos: usize) -> Result<(WireName, usize), NameError> {
-    let mut name = WireName {
-        bytes: [0; MAX_NAME_LEN],
-        len: 0,
-        labels: 0,
-    };
+    let mut name = WireName::ROOT;
+    let end = read_name_into(msg, pos, &mut name)?;
+    Ok((name, end))
+}
+
+/// Like [`read_name`], but writes into `name` in place: the hot path reuses
+/// one buffer instead of moving 257-byte values around.
+pub fn read_name_into(msg: &[u8], pos: usize, name: &mut WireName) -> Result<usize, NameError> {
+    // Fast path: an uncompressed name (every query's question) is validated
+    // label by label, then copied in one piece.
+    if let Some((end, labels)) = scan_uncompressed(msg, pos) {
+        let len = end - pos;
+        copy_words(&msg[pos..end], &mut name.bytes);
+        name.len = len as u8;
+        name.labels = labels;
+        return Ok(end);
+    }
     let mut out = 0usize;
+    let mut labels = 0u8;
     let mut cursor = pos;
     let mut end = None;
     let mut hops = 0;
@@ -205,9 +235,10 @@ pub fn read_name(msg: &[u8], pos: usize) -> Result<(WireName, usize), NameError>
                 cursor += 1 + len;
                 if len == 0 {
                     name.len = out as u8;
-                    return Ok((name, end.unwrap_or(cursor)));
+                    name.labels = labels;
+                    return Ok(end.unwrap_or(cursor));
                 }
-                name.labels += 1;
+                labels += 1;
             }
             0xC0 => {
                 let Some(&low) = msg.get(cursor + 1) else {
@@ -234,6 +265,42 @@ pub fn read_name(msg: &[u8], pos: usize) -> Result<(WireName, usize), NameError>
                 });
             }
         }
+    }
+}
+
+/// Copies `src` (at most 255 bytes) to the front of `dst` in 8-byte words;
+/// bytes of `dst` past `src.len()` may change.
+fn copy_words(src: &[u8], dst: &mut [u8; NAME_BUF]) {
+    let (words, tail) = src.as_chunks::<8>();
+    let (out, _) = dst.as_chunks_mut::<8>();
+    for (d, s) in out.iter_mut().zip(words) {
+        *d = *s;
+    }
+    // Invariant: src.len() <= 255, so the tail word ends at most at byte 256.
+    let at = words.len() * 8;
+    for (i, &b) in tail.iter().enumerate() {
+        dst[at + i] = b;
+    }
+}
+
+/// End offset and label count of a valid uncompressed name at `pos`, or
+/// None if it is compressed or invalid (the slow path then says why).
+fn scan_uncompressed(msg: &[u8], pos: usize) -> Option<(usize, u8)> {
+    let mut cursor = pos;
+    let mut labels = 0u8;
+    loop {
+        let len = usize::from(*msg.get(cursor)?);
+        if len > MAX_LABEL_LEN {
+            return None;
+        }
+        cursor += 1 + len;
+        if cursor - pos > MAX_NAME_LEN || cursor > msg.len() {
+            return None;
+        }
+        if len == 0 {
+            return Some((cursor, labels));
+        }
+        labels += 1;
     }
 }
 
@@ -279,19 +346,28 @@ pub fn skip_name(msg: &[u8], pos: usize) -> Result<usize, NameError> {
     }
 }
 
-/// Lower-cases the ASCII letters of an uncompressed wire name in place,
-/// leaving the length bytes alone.
+/// Lower-cases the ASCII letters of an uncompressed wire name in place.
+///
+/// Length bytes are at most 63, below `A` (65), so the whole buffer can be
+/// folded at once, eight bytes at a time.
 pub fn lowercase_name_in_place(wire: &mut [u8]) {
-    let mut i = 0;
-    while let Some(&len) = wire.get(i) {
-        let len = usize::from(len);
-        if len == 0 {
-            break;
-        }
-        let end = (i + 1 + len).min(wire.len());
-        wire[i + 1..end].make_ascii_lowercase();
-        i = end;
+    let (words, tail) = wire.as_chunks_mut::<8>();
+    for word in words {
+        *word = lowercase_word(u64::from_le_bytes(*word)).to_le_bytes();
     }
+    tail.make_ascii_lowercase();
+}
+
+/// ASCII lower-casing of eight bytes at once (SWAR): adds 0x20 to each
+/// byte in `A..=Z`, leaves every other byte, high-bit ones included, alone.
+fn lowercase_word(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = x & LOW7;
+    let at_least_a = low7 + 0x3f3f_3f3f_3f3f_3f3f; // high bit set when >= 'A'
+    let above_z = low7 + 0x2525_2525_2525_2525; // high bit set when > 'Z'
+    let upper = at_least_a & !above_z & !x & HIGH;
+    x | (upper >> 2)
 }
 
 #[cfg(test)]
@@ -384,6 +460,23 @@ mod tests {
             skip_name(b"\x05ab", 0),
             Err(NameError::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn lowercasing_touches_only_ascii_capitals() {
+        let mut all: Vec<u8> = (0..=255u8).collect();
+        lowercase_name_in_place(&mut all);
+        for (i, &b) in all.iter().enumerate() {
+            let original = i as u8;
+            assert_eq!(b, original.to_ascii_lowercase(), "byte {original:#04x}");
+        }
+        // Every alignment of a short name.
+        for start in 0..8 {
+            let mut buf = vec![b'Q'; start];
+            buf.extend_from_slice(b"\x03WwW\x07ExAmPlE\x00");
+            lowercase_name_in_place(&mut buf[start..]);
+            assert_eq!(&buf[start..], b"\x03www\x07example\x00");
+        }
     }
 
     #[test]

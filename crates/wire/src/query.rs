@@ -12,7 +12,7 @@
 
 use hickory_proto::op::ResponseCode;
 
-use crate::name::{NameError, WireName, read_name, skip_name};
+use crate::name::{NameError, WireName, read_name_into, skip_name};
 
 /// Size of the fixed DNS header (RFC 1035 §4.1.1).
 pub const HEADER_LEN: usize = 12;
@@ -210,9 +210,37 @@ pub struct QueryView {
     edns: Option<Edns>,
 }
 
+impl Default for QueryView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl QueryView {
+    /// An empty view, to be filled by [`QueryView::parse_into`].
+    pub const fn new() -> Self {
+        Self {
+            id: 0,
+            flags: 0,
+            qname: WireName::ROOT,
+            qname_lower: WireName::ROOT,
+            qtype: 0,
+            qclass: 0,
+            question_end: 0,
+            edns: None,
+        }
+    }
+
     /// Parses and checks a query message without allocating.
     pub fn parse(msg: &[u8]) -> Result<Self, QueryError> {
+        let mut view = Self::new();
+        view.parse_into(msg)?;
+        Ok(view)
+    }
+
+    /// Parses `msg` into this view, reusing its buffers: what a server's
+    /// receive loop calls. On error the view's contents are unspecified.
+    pub fn parse_into(&mut self, msg: &[u8]) -> Result<(), QueryError> {
         let header = Header::read(msg)?;
         if header.flags & FLAG_QR != 0 {
             return Err(QueryError::NotAQuery);
@@ -226,25 +254,29 @@ impl QueryView {
                 count: header.qdcount,
             });
         }
-        let (qname, qtype, qclass, question_end) = read_question(msg)?;
+        let (qtype, qclass, question_end) = read_question_into(msg, &mut self.qname)?;
         let mut cursor = question_end;
-        let mut edns = None;
+        self.edns = None;
+        let records = [header.ancount, header.nscount, header.arcount];
         for (section, count) in [
-            (Section::Answer, header.ancount),
-            (Section::Authority, header.nscount),
-            (Section::Additional, header.arcount),
-        ] {
+            (Section::Answer, records[0]),
+            (Section::Authority, records[1]),
+            (Section::Additional, records[2]),
+        ]
+        .into_iter()
+        .filter(|&(_, count)| count > 0)
+        {
             for _ in 0..count {
                 let record = RecordSpan::read(msg, cursor, section)?;
                 if record.rtype == TYPE_OPT {
                     if section != Section::Additional
-                        || edns.is_some()
+                        || self.edns.is_some()
                         || record.owner_end - cursor != 1
                         || msg[cursor] != 0
                     {
                         return Err(QueryError::BadOpt);
                     }
-                    edns = Some(parse_opt(msg, &record)?);
+                    parse_opt(msg, &record, &mut self.edns)?;
                 }
                 cursor = record.end;
             }
@@ -254,7 +286,7 @@ impl QueryView {
                 count: msg.len() - cursor,
             });
         }
-        if let Some(e) = edns
+        if let Some(e) = &self.edns
             && e.version != 0
         {
             return Err(QueryError::EdnsVersion { version: e.version });
@@ -262,16 +294,13 @@ impl QueryView {
         if qtype == QTYPE_AXFR || qtype == QTYPE_IXFR {
             return Err(QueryError::ZoneTransfer { qtype });
         }
-        Ok(Self {
-            id: header.id,
-            flags: header.flags,
-            qname_lower: qname.to_lowercase(),
-            qname,
-            qtype,
-            qclass,
-            question_end,
-            edns,
-        })
+        self.id = header.id;
+        self.flags = header.flags;
+        self.qname_lower.set_lowercase_of(&self.qname);
+        self.qtype = qtype;
+        self.qclass = qclass;
+        self.question_end = question_end;
+        Ok(())
     }
 
     /// The message ID.
@@ -386,7 +415,14 @@ impl Header {
 
 /// Reads the single question after the header: name, type, class, end.
 pub(crate) fn read_question(msg: &[u8]) -> Result<(WireName, u16, u16, usize), QueryError> {
-    let (qname, name_end) = read_name(msg, HEADER_LEN).map_err(|source| QueryError::Name {
+    let mut qname = WireName::ROOT;
+    let (qtype, qclass, end) = read_question_into(msg, &mut qname)?;
+    Ok((qname, qtype, qclass, end))
+}
+
+/// Reads the question's name into `qname`; returns type, class and end.
+fn read_question_into(msg: &[u8], qname: &mut WireName) -> Result<(u16, u16, usize), QueryError> {
+    let name_end = read_name_into(msg, HEADER_LEN, qname).map_err(|source| QueryError::Name {
         section: Section::Question,
         source,
     })?;
@@ -397,7 +433,7 @@ pub(crate) fn read_question(msg: &[u8]) -> Result<(WireName, u16, u16, usize), Q
     };
     let qtype = u16::from_be_bytes([tc[0], tc[1]]);
     let qclass = u16::from_be_bytes([tc[2], tc[3]]);
-    Ok((qname, qtype, qclass, name_end + 4))
+    Ok((qtype, qclass, name_end + 4))
 }
 
 /// Where one resource record sits in a message.
@@ -436,16 +472,17 @@ impl RecordSpan {
     }
 }
 
-/// Decodes an OPT record's fixed fields and the options we act on.
-fn parse_opt(msg: &[u8], record: &RecordSpan) -> Result<Edns, QueryError> {
+/// Decodes an OPT record's fixed fields and the options we act on into
+/// `slot`, in place.
+fn parse_opt(msg: &[u8], record: &RecordSpan, slot: &mut Option<Edns>) -> Result<(), QueryError> {
     // RFC 6891 §6.1.3: CLASS is the payload size; TTL is ext-RCODE, version, flags.
     let [_ext_rcode, version, flags_hi, _flags_lo] = record.ttl.to_be_bytes();
-    let mut edns = Edns {
+    let edns = slot.insert(Edns {
         udp_payload: record.class,
         version,
         dnssec_ok: flags_hi & 0x80 != 0,
         cookie: None,
-    };
+    });
     let mut options = &msg[record.rdata_start..record.end];
     while !options.is_empty() {
         let Some((head, rest)) = options.split_first_chunk::<4>() else {
@@ -461,7 +498,7 @@ fn parse_opt(msg: &[u8], record: &RecordSpan) -> Result<Edns, QueryError> {
         }
         options = rest;
     }
-    Ok(edns)
+    Ok(())
 }
 
 fn parse_cookie(data: &[u8]) -> Result<Cookie, QueryError> {
