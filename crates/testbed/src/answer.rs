@@ -37,9 +37,12 @@ pub fn answer(zone: &Zone, qname: &Name, qtype: RecordType, dnssec: bool) -> Ans
         ..Answer::default()
     };
     let mut name = qname.to_lowercase();
+    let mut seen = Vec::with_capacity(MAX_CNAME_CHAIN);
     for _ in 0..MAX_CNAME_CHAIN {
+        seen.push(name.clone());
         match step(zone, &name, qtype, dnssec, &mut out) {
-            Some(next) if zone.origin().zone_of(&next) => name = next,
+            // A loop stops where it closes: each CNAME appears once.
+            Some(next) if zone.origin().zone_of(&next) && !seen.contains(&next) => name = next,
             _ => return out,
         }
     }

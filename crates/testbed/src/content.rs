@@ -28,12 +28,17 @@ pub const GLUELESS_EVERY: usize = 7;
 
 /// The algorithms of the first second-level zones, so each is present
 /// even in small hierarchies; later zones use the fast ones.
-const FIRST_ALGORITHMS: [KeyAlgorithm; 5] = [
+/// RSASHA1 sits where the zone uses NSEC and RSASHA1-NSEC3-SHA1 where it
+/// uses NSEC3 (every third zone from the second), as RFC 5155 §2 asks.
+const FIRST_ALGORITHMS: [KeyAlgorithm; 8] = [
     KeyAlgorithm::EcdsaP256Sha256,
     KeyAlgorithm::Ed25519,
     KeyAlgorithm::RsaSha256,
     KeyAlgorithm::EcdsaP384Sha384,
     KeyAlgorithm::RsaSha512,
+    KeyAlgorithm::RsaSha1,
+    KeyAlgorithm::EcdsaP256Sha256,
+    KeyAlgorithm::RsaSha1Nsec3Sha1,
 ];
 
 /// How one second-level zone is made.
@@ -199,7 +204,8 @@ pub(crate) fn add_sld_content(
         .map_err(|_| bad("cross-zone cname"))?;
     zone.add_rdata(&sub("alias")?, DEFAULT_TTL, RData::CNAME(CNAME(other)));
 
-    let n = origin.to_string();
+    // ASCII, punycode kept: dnsperf and dig send the file's bytes as they are.
+    let n = origin.to_ascii();
     let kind = if shape.signing.is_some() {
         Category::Secure
     } else {

@@ -3,16 +3,25 @@
 
 use anchorage_wire::proto::dnssec::DigestType;
 use anchorage_wire::proto::dnssec::rdata::{DNSSECRData, DS, RRSIG};
-use anchorage_wire::proto::rr::{Name, RData, RecordType};
+use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
 
 use crate::manifest::Category;
-use crate::zone::Zone;
+use crate::zone::{RrSet, Zone};
 
 /// NSEC3 iterations of the [`Defect::Nsec3Iterations`] zone; far above the
 /// 150 validators accept (RFC 9276 §3.2), so its denials are insecure.
 pub const DEFECT_NSEC3_ITERATIONS: u16 = 500;
-/// DS digest type no validator implements (unassigned in the IANA registry).
-pub const UNSUPPORTED_DIGEST_TYPE: u8 = 200;
+/// DS digest type of the [`Defect::UnsupportedDigest`] zone: GOST R
+/// 34.11-94 (3), which validators must not implement (RFC 8624 §3.3), so
+/// the DS set is treated as absent and the zone as insecure (RFC 4035 §5.2).
+pub const UNSUPPORTED_DIGEST_TYPE: u8 = 3;
+/// DNSKEYs sharing one key tag in the [`Defect::KeyTrap`] zone: the ZSK and
+/// the colliding keys (CVE-2023-50387).
+pub const KEYTRAP_KEYS: usize = 32;
+/// RRSIGs over `www` A in the [`Defect::KeyTrap`] zone, all naming the
+/// colliding tag: a validator that tries every pair makes
+/// `KEYTRAP_KEYS * KEYTRAP_SIGS` verifications before the one that holds.
+pub const KEYTRAP_SIGS: usize = 32;
 
 /// A named way a zone or its server is broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,8 +40,15 @@ pub enum Defect {
     MissingRrsigs,
     /// The zone has no NSEC records: no denial can be proved.
     MissingDenial,
-    /// Keys use Ed448 (unsupported): the zone is insecure.
+    /// Keys use Ed448 with random signatures: insecure to a validator
+    /// without Ed448 (ring, so ours); one with it (unbound and ldns on
+    /// OpenSSL 3) finds them bogus.
     UnsupportedAlgorithm,
+    /// Keys use the private algorithm 253 (PRIVATEDNS): the zone is insecure.
+    PrivateAlgorithm,
+    /// Many DNSKEYs with one key tag and many RRSIGs over `www` A, the
+    /// valid one last (KeyTrap, CVE-2023-50387).
+    KeyTrap,
     /// The parent's only DS uses an unassigned digest: insecure.
     UnsupportedDigest,
     /// NSEC3 with 500 iterations: denials are insecure (RFC 9276).
@@ -55,7 +71,7 @@ pub enum Defect {
 
 impl Defect {
     /// Every defect, in a fixed order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::BadSignature,
         Self::ExpiredRrsig,
         Self::NotYetValidRrsig,
@@ -66,6 +82,8 @@ impl Defect {
         Self::UnsupportedAlgorithm,
         Self::UnsupportedDigest,
         Self::Nsec3Iterations,
+        Self::PrivateAlgorithm,
+        Self::KeyTrap,
         Self::CnameLoop,
         Self::Lame,
         Self::Unresponsive,
@@ -89,6 +107,8 @@ impl Defect {
             Self::UnsupportedAlgorithm => "unsupported-algorithm",
             Self::UnsupportedDigest => "unsupported-digest",
             Self::Nsec3Iterations => "nsec3-500-iterations",
+            Self::PrivateAlgorithm => "private-algorithm",
+            Self::KeyTrap => "keytrap",
             Self::CnameLoop => "cname-loop",
             Self::Lame => "lame",
             Self::Unresponsive => "unresponsive",
@@ -134,7 +154,7 @@ impl Defect {
         match self {
             Self::MissingDenial => ("nonexistent", "A", bogus),
             Self::Nsec3Iterations => ("nonexistent", "A", Category::Insecure),
-            Self::UnsupportedAlgorithm | Self::UnsupportedDigest => {
+            Self::UnsupportedAlgorithm | Self::UnsupportedDigest | Self::PrivateAlgorithm => {
                 ("www", "A", Category::Insecure)
             }
             Self::CnameLoop => ("loop1", "A", bogus),
@@ -183,8 +203,45 @@ pub fn damage_zone(zone: &mut Zone, defect: Defect) {
                 node.rrsets.remove(&u16::from(RecordType::NSEC));
             }
         }
+        Defect::KeyTrap => {
+            if let Some(set) = zone
+                .node_mut(&www)
+                .and_then(|n| n.rrsets.get_mut(&u16::from(RecordType::A)))
+            {
+                trap_signatures(set);
+            }
+        }
         _ => {}
     }
+}
+
+/// Puts `KEYTRAP_SIGS - 1` signatures of random bytes, under the real
+/// signature's key tag, before the real one.
+fn trap_signatures(set: &mut RrSet) {
+    let Some(real) = set.rrsigs.first().cloned() else {
+        return;
+    };
+    let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &real.data else {
+        return;
+    };
+    let mut junk: Vec<Record> = (0..KEYTRAP_SIGS - 1)
+        .map(|i| {
+            let mut bytes = rrsig.sig().to_vec();
+            for (k, b) in bytes.iter_mut().enumerate() {
+                // Any bytes but the real ones; a fixed pattern keeps the zone
+                // the same from run to run.
+                *b ^= ((i * 31 + k * 7) as u8) | 1;
+            }
+            let mut record = real.clone();
+            record.data = RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(
+                rrsig.input().clone(),
+                bytes,
+            )));
+            record
+        })
+        .collect();
+    junk.append(&mut set.rrsigs);
+    set.rrsigs = junk;
 }
 
 /// Breaks the DS records the parent publishes for a defective child.

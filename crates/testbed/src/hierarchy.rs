@@ -14,7 +14,7 @@ use anchorage_wire::proto::rr::{Name, RData};
 use ring::digest::{SHA256, digest};
 
 use crate::content::{add_sld_content, sld_shape};
-use crate::defects::{DEFECT_NSEC3_ITERATIONS, Defect, damage_ds, damage_zone};
+use crate::defects::{DEFECT_NSEC3_ITERATIONS, Defect, KEYTRAP_KEYS, damage_ds, damage_zone};
 use crate::denial::Denial;
 use crate::keys::{KeyAlgorithm, KeyError, KeyRole, ZoneKey};
 use crate::manifest::Manifest;
@@ -369,10 +369,10 @@ pub fn build(config: HierarchyConfig) -> Result<Hierarchy, BuildError> {
 }
 
 fn defect_signing(defect: Defect) -> Signing {
-    let algorithm = if defect == Defect::UnsupportedAlgorithm {
-        KeyAlgorithm::UnsupportedEd448
-    } else {
-        KeyAlgorithm::EcdsaP256Sha256
+    let algorithm = match defect {
+        Defect::UnsupportedAlgorithm => KeyAlgorithm::UnsupportedEd448,
+        Defect::PrivateAlgorithm => KeyAlgorithm::PrivateDns,
+        _ => KeyAlgorithm::EcdsaP256Sha256,
     };
     let denial = if defect == Defect::Nsec3Iterations {
         Denial::Nsec3(Nsec3Params {
@@ -430,12 +430,36 @@ fn build_sld(
             entry.signs_keys = !entry.key.is_ksk();
         }
     }
+    if defect == Some(Defect::KeyTrap)
+        && let Some(plan) = &mut plan
+    {
+        add_colliding_keys(plan, name, config.seed);
+    }
     Ok(ServedZone {
         zone,
         server,
         plan,
         defect,
     })
+}
+
+/// Publishes keys that share the ZSK's key tag and sign nothing, so the
+/// ZSK's tag names [`KEYTRAP_KEYS`] keys (KeyTrap, CVE-2023-50387).
+fn add_colliding_keys(plan: &mut SigningPlan, name: &Name, seed: u64) {
+    let Some(zsk) = plan.keys.iter().find(|e| e.signs_zone) else {
+        return;
+    };
+    let (flags, tag) = (zsk.key.flags(), zsk.key.key_tag());
+    for i in 1..KEYTRAP_KEYS {
+        // Indexes past the real keys' 0 and 1.
+        let key = ZoneKey::colliding(flags, tag, key_seed(seed, name, 10 + i as u8));
+        plan.keys.push(KeyEntry {
+            key,
+            published: true,
+            signs_keys: false,
+            signs_zone: false,
+        });
+    }
 }
 
 fn delegation_for(

@@ -5,17 +5,23 @@
 //! drawn from the system RNG (ring cannot derive them from a seed), and RSA
 //! keys come from the committed PKCS#8 fixtures in `fixtures/`.
 //!
-//! # Limitations
-//! RSASHA1 and RSASHA1-NSEC3-SHA1 are not offered: ring verifies SHA-1 RSA
-//! signatures but cannot make them.
+//! RSASHA1 and RSASHA1-NSEC3-SHA1 are signed with the RustCrypto `rsa`
+//! crate: ring verifies SHA-1 RSA signatures but cannot make them.
+//! Unsupported and private algorithms, and the KeyTrap zone's extra keys,
+//! "sign" with random bytes that no validator can check.
 
 use anchorage_wire::proto::dnssec::rdata::DNSKEY;
 use anchorage_wire::proto::dnssec::{Algorithm, PublicKeyBuf};
+use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
     KeyPair, RSA_PKCS1_SHA256, RSA_PKCS1_SHA512, RsaKeyPair, RsaPublicKeyComponents,
 };
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::traits::PublicKeyParts;
+use rsa::{Pkcs1v15Sign, RsaPrivateKey};
+use sha1::{Digest, Sha1};
 
 /// DNSKEY flags of a zone key (RFC 4034 §2.1.1: bit 7).
 pub const FLAG_ZONE: u16 = 0x0100;
@@ -30,10 +36,24 @@ pub const DNSKEY_PROTOCOL: u8 = 3;
 pub const ALGORITHM_ED448: u8 = 16;
 /// Length of an Ed448 public key and of half an Ed448 signature (RFC 8080 §3).
 pub const ED448_KEY_LEN: usize = 57;
+/// Algorithm number of PRIVATEDNS (RFC 4034 §A.1.1): the algorithm is named
+/// by a domain name at the start of the key and of each signature.
+pub const ALGORITHM_PRIVATEDNS: u8 = 253;
+/// The name that identifies the testbed's private algorithm.
+pub const PRIVATE_ALGORITHM_NAME: &[u8] = b"\x07private\x09anchorage\x07invalid\x00";
+/// Bytes after the name in a private-algorithm key or signature.
+pub const PRIVATE_MATERIAL_LEN: usize = 64;
+/// Length of an ECDSA P-256 public key without the 0x04 prefix (RFC 6605 §4).
+pub const P256_KEY_LEN: usize = 64;
+/// Length of an ECDSA P-256 signature, r and s (RFC 6605 §4).
+pub const P256_SIG_LEN: usize = 64;
 
 const RSA_2048_A: &[u8] = include_bytes!("../fixtures/rsa2048-a.pk8");
 const RSA_2048_B: &[u8] = include_bytes!("../fixtures/rsa2048-b.pk8");
 const RSA_4096_A: &[u8] = include_bytes!("../fixtures/rsa4096-a.pk8");
+/// The RSASHA1 key: 1024 bits, the size SHA-1 zones were signed with, and
+/// fast enough for the `rsa` crate in unoptimised test builds.
+const RSA_1024_A: &[u8] = include_bytes!("../fixtures/rsa1024-a.pk8");
 
 /// A DNSSEC algorithm the testbed can sign with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,21 +68,32 @@ pub enum KeyAlgorithm {
     EcdsaP384Sha384,
     /// ED25519 (15).
     Ed25519,
+    /// RSASHA1 (5) with a 2048-bit fixture key, signed by the `rsa` crate.
+    RsaSha1,
+    /// RSASHA1-NSEC3-SHA1 (7): RSASHA1 for zones signed with NSEC3
+    /// (RFC 5155 §2).
+    RsaSha1Nsec3Sha1,
     /// Ed448 (16): published and "signed" with random bytes, so that no
     /// validator can check it (RFC 4035 §5.2: treated as insecure).
     UnsupportedEd448,
+    /// PRIVATEDNS (253) under [`PRIVATE_ALGORITHM_NAME`]: no validator knows
+    /// it, so the zone is insecure (RFC 4035 §5.2).
+    PrivateDns,
 }
 
 impl KeyAlgorithm {
     /// The algorithm number in DNSKEY, DS and RRSIG.
     pub fn number(self) -> u8 {
         match self {
+            Self::RsaSha1 => 5,
+            Self::RsaSha1Nsec3Sha1 => 7,
             Self::RsaSha256 => 8,
             Self::RsaSha512 => 10,
             Self::EcdsaP256Sha256 => 13,
             Self::EcdsaP384Sha384 => 14,
             Self::Ed25519 => 15,
             Self::UnsupportedEd448 => ALGORITHM_ED448,
+            Self::PrivateDns => ALGORITHM_PRIVATEDNS,
         }
     }
 
@@ -116,7 +147,12 @@ enum Signer {
     Rsa(RsaKeyPair, &'static dyn ring::signature::RsaEncoding),
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
-    Random { sig_len: usize },
+    RsaSha1(Box<RsaPrivateKey>),
+    /// `prefix` then `len` random bytes.
+    Random {
+        prefix: &'static [u8],
+        len: usize,
+    },
 }
 
 /// A zone key: its DNSKEY and the private half that signs.
@@ -186,15 +222,31 @@ impl ZoneKey {
                 let public = pair.public_key().as_ref().to_vec();
                 (Signer::Ed25519(pair), public)
             }
-            KeyAlgorithm::UnsupportedEd448 => {
-                let mut public = vec![0u8; ED448_KEY_LEN];
-                public
-                    .iter_mut()
-                    .zip(seed.iter().cycle())
-                    .for_each(|(d, s)| *d = *s);
+            KeyAlgorithm::RsaSha1 | KeyAlgorithm::RsaSha1Nsec3Sha1 => {
+                // ring takes no RSA signing key under 2048 bits.
+                let private =
+                    RsaPrivateKey::from_pkcs8_der(RSA_1024_A).map_err(|e| KeyError::Rejected {
+                        algorithm,
+                        reason: e.to_string(),
+                    })?;
+                let public =
+                    rsa_public_bytes(&private.e().to_bytes_be(), &private.n().to_bytes_be());
+                (Signer::RsaSha1(Box::new(private)), public)
+            }
+            KeyAlgorithm::UnsupportedEd448 => (
+                Signer::Random {
+                    prefix: &[],
+                    len: 2 * ED448_KEY_LEN,
+                },
+                seeded_bytes(&seed, ED448_KEY_LEN),
+            ),
+            KeyAlgorithm::PrivateDns => {
+                let mut public = PRIVATE_ALGORITHM_NAME.to_vec();
+                public.extend(seeded_bytes(&seed, PRIVATE_MATERIAL_LEN));
                 (
                     Signer::Random {
-                        sig_len: 2 * ED448_KEY_LEN,
+                        prefix: PRIVATE_ALGORITHM_NAME,
+                        len: PRIVATE_MATERIAL_LEN,
                     },
                     public,
                 )
@@ -214,6 +266,34 @@ impl ZoneKey {
         };
         key.key_tag = key_tag(&key.rdata_bytes());
         Ok(key)
+    }
+
+    /// A key that cannot sign, with random public bytes chosen so that its
+    /// key tag is `key_tag`: the KeyTrap zone's colliding keys
+    /// (CVE-2023-50387). ECDSA P-256 only.
+    pub fn colliding(flags: u16, key_tag: u16, seed: [u8; 32]) -> Self {
+        let algorithm = KeyAlgorithm::EcdsaP256Sha256;
+        let mut key = Self {
+            algorithm,
+            flags,
+            public: seeded_bytes(&seed, P256_KEY_LEN),
+            key_tag: 0,
+            signer: Signer::Random {
+                prefix: &[],
+                len: P256_SIG_LEN,
+            },
+            rng: SystemRandom::new(),
+        };
+        // The last two bytes add a 16-bit word to the tag's sum, so one of
+        // the 65,536 values gives `key_tag` (RFC 4034 Appendix B).
+        for word in 0..=u16::MAX {
+            key.public[P256_KEY_LEN - 2..].copy_from_slice(&word.to_be_bytes());
+            if self::key_tag(&key.rdata_bytes()) == key_tag {
+                break;
+            }
+        }
+        key.key_tag = self::key_tag(&key.rdata_bytes());
+        key
     }
 
     /// The algorithm.
@@ -284,9 +364,13 @@ impl ZoneKey {
                 .as_ref()
                 .to_vec()),
             Signer::Ed25519(pair) => Ok(pair.sign(data).as_ref().to_vec()),
-            Signer::Random { sig_len } => {
-                let mut sig = vec![0u8; *sig_len];
-                self.rng.fill(&mut sig).map_err(|_| error)?;
+            Signer::RsaSha1(private) => private
+                .sign(Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(data))
+                .map_err(|_| error),
+            Signer::Random { prefix, len } => {
+                let mut sig = vec![0u8; prefix.len() + len];
+                sig[..prefix.len()].copy_from_slice(prefix);
+                self.rng.fill(&mut sig[prefix.len()..]).map_err(|_| error)?;
                 Ok(sig)
             }
         }
@@ -307,16 +391,34 @@ pub fn key_tag(rdata: &[u8]) -> u16 {
     (acc & 0xFFFF) as u16
 }
 
+/// `len` bytes drawn from `seed` by SHA-256 in counter mode.
+fn seeded_bytes(seed: &[u8; 32], len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut counter: u32 = 0;
+    while out.len() < len {
+        let block = digest(&SHA256, &[&seed[..], &counter.to_be_bytes()].concat());
+        let take = (len - out.len()).min(block.as_ref().len());
+        out.extend_from_slice(&block.as_ref()[..take]);
+        counter += 1;
+    }
+    out
+}
+
 /// RSA public key in DNSKEY form (RFC 3110 §2): exponent length, exponent,
 /// modulus.
 fn rsa_dnskey_bytes(pair: &RsaKeyPair) -> Vec<u8> {
     let parts: RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
-    let mut out = Vec::with_capacity(3 + parts.e.len() + parts.n.len());
+    rsa_public_bytes(&parts.e, &parts.n)
+}
+
+/// Exponent length, exponent and modulus, all big-endian (RFC 3110 §2).
+fn rsa_public_bytes(e: &[u8], n: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(3 + e.len() + n.len());
     // Invariant: the fixtures' exponent is 65537, 3 bytes, so one length
     // byte suffices (RFC 3110 §2).
-    out.push(parts.e.len() as u8);
-    out.extend_from_slice(&parts.e);
-    out.extend_from_slice(&parts.n);
+    out.push(e.len() as u8);
+    out.extend_from_slice(e);
+    out.extend_from_slice(n);
     out
 }
 
@@ -351,6 +453,44 @@ mod tests {
         roundtrip(KeyAlgorithm::Ed25519, &ED25519);
         roundtrip(KeyAlgorithm::EcdsaP256Sha256, &ECDSA_P256_SHA256_FIXED);
         roundtrip(KeyAlgorithm::RsaSha256, &RSA_PKCS1_2048_8192_SHA256);
+    }
+
+    #[test]
+    fn rsasha1_signatures_verify_with_ring() {
+        for algorithm in [KeyAlgorithm::RsaSha1, KeyAlgorithm::RsaSha1Nsec3Sha1] {
+            let key = ZoneKey::generate(algorithm, KeyRole::Zsk, [7; 32]).unwrap();
+            let sig = key.sign(b"signed data").unwrap();
+            let public = key.public_key();
+            let e_len = usize::from(public[0]);
+            let components = RsaPublicKeyComponents {
+                e: &public[1..=e_len],
+                n: &public[1 + e_len..],
+            };
+            components
+                .verify(
+                    &ring::signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+                    b"signed data",
+                    &sig,
+                )
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn colliding_keys_share_the_asked_key_tag_but_differ() {
+        let a = ZoneKey::colliding(FLAG_ZONE, 4242, [1; 32]);
+        let b = ZoneKey::colliding(FLAG_ZONE, 4242, [2; 32]);
+        assert_eq!((a.key_tag(), b.key_tag()), (4242, 4242));
+        assert_ne!(a.public_key(), b.public_key());
+        assert_eq!(a.key_tag(), a.dnskey().calculate_key_tag().unwrap());
+    }
+
+    #[test]
+    fn private_algorithm_keys_and_signatures_start_with_the_name() {
+        let key = ZoneKey::generate(KeyAlgorithm::PrivateDns, KeyRole::Csk, [5; 32]).unwrap();
+        assert_eq!(key.algorithm().number(), ALGORITHM_PRIVATEDNS);
+        assert!(key.public_key().starts_with(PRIVATE_ALGORITHM_NAME));
+        assert!(key.sign(b"x").unwrap().starts_with(PRIVATE_ALGORITHM_NAME));
     }
 
     #[test]

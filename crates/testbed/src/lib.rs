@@ -5,8 +5,11 @@
 //! them as master files with root hints, trust anchor and a manifest
 //! ([`output`]), and serves them from authoritative servers on
 //! 127.0.0.0/8 ([`server`]), so resolvers can be tested with no internet.
+//! Replies are answered once ([`answer`]), kept in wire form per zone
+//! ([`authority`], [`reply`]) and copied per query.
 
 pub mod answer;
+pub mod authority;
 pub mod content;
 pub mod defects;
 pub mod denial;
@@ -14,6 +17,7 @@ pub mod hierarchy;
 pub mod keys;
 pub mod manifest;
 pub mod output;
+pub mod reply;
 pub mod server;
 pub mod signer;
 pub mod testbed;

@@ -11,33 +11,32 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use anchorage_wire::QueryView;
+use anchorage_wire::canonical::write_canonical_name;
 use anchorage_wire::proto::op::ResponseCode;
-use anchorage_wire::proto::rr::rdata::A;
-use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
-use anchorage_wire::proto::serialize::binary::{BinEncodable, BinEncoder};
-use anchorage_wire::response::{
-    ReplyOpt, error_reply, rejection_reply, set_authoritative, set_counts, start_reply, truncate,
-    write_opt,
-};
+use anchorage_wire::proto::rr::RecordType;
+use anchorage_wire::response::{error_reply, rejection_reply, truncate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 
-use crate::answer::answer;
+use crate::authority::Authority;
 use crate::defects::{Defect, spoofed_question};
-use crate::zone::Zone;
 
 /// Largest DNS message (RFC 1035 §4.2.2: two-byte length prefix over TCP).
 pub const MAX_MESSAGE: usize = 65_535;
 /// How long an idle TCP connection is kept open (RFC 7766 §6.2.3).
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Byte of the header flags holding RA (RFC 1035 §4.1.1); authoritative
-/// servers do not offer recursion.
+/// Byte of the header flags holding TC (RFC 1035 §4.1.1).
+const FLAGS_HIGH: usize = 2;
+const FLAG_TC_HIGH: u8 = 0x02;
+/// Byte of the header flags holding RA; authoritative servers do not
+/// offer recursion.
 const FLAGS_LOW: usize = 3;
 const FLAG_RA_LOW: u8 = 0x80;
-const FLAG_TC_HIGH: u8 = 0x02;
-/// Address the [`Behaviour::OutOfBailiwick`] server claims for `ns1.com.`.
-pub const POISON_ADDRESS: [u8; 4] = [127, 66, 6, 6];
+/// What the [`Behaviour::WrongId`] server XORs into the message ID.
+pub const WRONG_ID_MASK: u16 = 0x5a5a;
+/// Most labels in a name (RFC 1035 §2.3.4).
+const MAX_LABELS: usize = 128;
 
 /// How a server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +49,8 @@ pub enum Behaviour {
     Unresponsive,
     /// Empty UDP answers with TC set; TCP is normal.
     AlwaysTruncated,
-    /// Correct answers plus an out-of-bailiwick A record in additional.
+    /// Correct answers plus forged out-of-bailiwick records in authority
+    /// and additional (the zone's [`Authority`] is made poisoned).
     OutOfBailiwick,
     /// Correct answers under a wrong message ID.
     WrongId,
@@ -74,38 +74,53 @@ impl Behaviour {
 }
 
 /// A zone that can be swapped while served (for key rollover).
-pub type SharedZone = Arc<RwLock<Zone>>;
+pub type SharedZone = Arc<RwLock<Arc<Authority>>>;
 
-/// The zones served at one address, by lower-case apex.
+/// The zones served at one address, by lower-case apex in wire form.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
-    zones: HashMap<Name, SharedZone>,
+    zones: HashMap<Box<[u8]>, SharedZone>,
 }
 
 impl Catalog {
     /// Adds a zone.
     pub fn insert(&mut self, zone: SharedZone) {
-        let origin = zone
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .origin()
-            .to_lowercase();
-        self.zones.insert(origin, zone);
+        let mut apex = Vec::new();
+        write_canonical_name(
+            zone.read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .zone()
+                .origin(),
+            &mut apex,
+        );
+        self.zones.insert(apex.into_boxed_slice(), zone);
     }
 
-    /// The zone to answer `qname`/`qtype` from: the deepest enclosing zone,
-    /// but the parent for DS at a child's apex (RFC 4035 §3.1.4.1).
-    pub fn find(&self, qname: &Name, qtype: RecordType) -> Option<&SharedZone> {
-        let labels = crate::zone::label_count(qname);
-        let mut skip_apex = qtype == RecordType::DS && !qname.is_root();
-        (0..=labels).rev().find_map(|n| {
-            let zone = self.zones.get(&qname.trim_to(n));
-            if zone.is_some() && skip_apex && n == labels {
-                skip_apex = false;
+    /// The zone to answer `qname` (lower-case wire form) and `qtype` from:
+    /// the deepest enclosing zone, but the parent for DS at a child's apex
+    /// (RFC 4035 §3.1.4.1).
+    pub fn find(&self, qname: &[u8], qtype: RecordType) -> Option<&SharedZone> {
+        let mut starts = [0usize; MAX_LABELS];
+        let mut labels = 0;
+        let mut pos = 0;
+        while let Some(&len) = qname.get(pos) {
+            if labels == MAX_LABELS {
                 return None;
             }
-            zone
-        })
+            starts[labels] = pos;
+            labels += 1;
+            if len == 0 {
+                break;
+            }
+            pos += 1 + usize::from(len);
+        }
+        // `starts` ends with the root label; the first entry is the whole
+        // name, which is skipped for DS unless it is the root.
+        let skip_apex = qtype == RecordType::DS && labels > 1;
+        starts[..labels]
+            .iter()
+            .skip(usize::from(skip_apex))
+            .find_map(|&start| self.zones.get(&qname[start..]))
     }
 }
 
@@ -276,82 +291,60 @@ pub fn handle(spec: &ServerSpec, msg: &[u8], udp: bool, out: &mut Vec<u8>) -> bo
         Behaviour::Unresponsive => return false,
         Behaviour::Refused => {
             error_reply(&query, ResponseCode::Refused, None, out);
+            clear_ra(out);
             return true;
         }
         Behaviour::AlwaysTruncated if udp => {
             error_reply(&query, ResponseCode::NoError, None, out);
-            out[2] |= FLAG_TC_HIGH;
+            clear_ra(out);
+            out[FLAGS_HIGH] |= FLAG_TC_HIGH;
             return true;
         }
         _ => {}
     }
-    let Ok(qname) = Name::from_labels(query.qname_lower().labels()) else {
-        error_reply(&query, ResponseCode::FormErr, None, out);
-        return true;
-    };
-    let qtype = RecordType::from(query.qtype());
-    let Some(shared) = spec.catalog.find(&qname, qtype) else {
+    let qname = query.qname_lower();
+    let qtype = query.qtype();
+    let Some(shared) = spec.catalog.find(qname.as_bytes(), RecordType::from(qtype)) else {
         error_reply(&query, ResponseCode::Refused, None, out);
+        clear_ra(out);
         return true;
     };
-    let mut reply = {
-        let zone = shared.read().unwrap_or_else(PoisonError::into_inner);
-        answer(&zone, &qname, qtype, query.dnssec_ok())
+    let authority = shared
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let rendered = if spec.behaviour == Behaviour::WrongQuestion {
+        // A forged question needs a body encoded behind it: no cache.
+        let mut spoofed = Vec::new();
+        write_canonical_name(&spoofed_question(authority.zone().origin()), &mut spoofed);
+        authority
+            .prepare(qname, qtype, query.dnssec_ok(), &spoofed)
+            .ok()
+            .and_then(|prepared| prepared.render(&query, &spoofed, out).ok())
+    } else {
+        authority
+            .reply(qname, qtype, query.dnssec_ok())
+            .ok()
+            .and_then(|prepared| prepared.render(&query, query.qname().as_bytes(), out).ok())
     };
-    if spec.behaviour == Behaviour::OutOfBailiwick
-        && let Ok(victim) = Name::from_ascii("ns1.com.")
-    {
-        reply.additional.push(Record::from_rdata(
-            victim,
-            86_400,
-            RData::A(A::from(std::net::Ipv4Addr::from(POISON_ADDRESS))),
-        ));
+    if rendered.is_none() {
+        error_reply(&query, ResponseCode::ServFail, None, out);
+        clear_ra(out);
+        return true;
     }
-    start_reply(&query, reply.rcode, out);
-    out[FLAGS_LOW] &= !FLAG_RA_LOW;
-    set_authoritative(out, reply.authoritative);
-    if spec.behaviour == Behaviour::WrongQuestion {
-        out.truncate(anchorage_wire::query::HEADER_LEN);
-        let spoofed = spoofed_question(&qname);
-        let mut wire = Vec::new();
-        anchorage_wire::canonical::write_canonical_name(&spoofed, &mut wire);
-        out.extend_from_slice(&wire);
-        out.extend_from_slice(&query.qtype().to_be_bytes());
-        out.extend_from_slice(&query.qclass().to_be_bytes());
-    }
-    let counts = {
-        let offset = out.len() as u32;
-        let mut encoder = BinEncoder::with_offset(out, offset);
-        let mut emit = |records: &[Record]| {
-            records
-                .iter()
-                .filter(|r| r.emit(&mut encoder).is_ok())
-                .count() as u16
-        };
-        (
-            emit(&reply.answer),
-            emit(&reply.authority),
-            emit(&reply.additional),
-        )
-    };
-    let mut arcount = counts.2;
-    if let Some(edns) = query.edns() {
-        write_opt(
-            out,
-            &ReplyOpt {
-                dnssec_ok: edns.dnssec_ok(),
-                ..ReplyOpt::default()
-            },
-        );
-        arcount += 1;
-    }
-    set_counts(out, counts.0, counts.1, arcount);
     if spec.behaviour == Behaviour::WrongId {
-        let id = query.id() ^ 0x5a5a;
+        let id = query.id() ^ WRONG_ID_MASK;
         out[0..2].copy_from_slice(&id.to_be_bytes());
     }
     if udp {
         let _ = truncate(out, query.max_udp_reply());
     }
     true
+}
+
+/// Clears RA in a reply the wire crate wrote for a recursive server.
+fn clear_ra(out: &mut [u8]) {
+    if let Some(flags) = out.get_mut(FLAGS_LOW) {
+        *flags &= !FLAG_RA_LOW;
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use crate::authority::Authority;
 use crate::hierarchy::{Hierarchy, HierarchyConfig, key_seed};
 use crate::keys::{FLAG_REVOKE, KeyRole, ZoneKey};
 use crate::manifest::Manifest;
@@ -90,12 +91,16 @@ impl Testbed {
         let mut root = None;
         let mut root_plan = None;
         for (i, served) in zones.into_iter().enumerate() {
-            let shared: SharedZone = Arc::new(RwLock::new(served.zone));
+            let behaviour = Behaviour::for_defect(served.defect);
+            let poison = behaviour == Behaviour::OutOfBailiwick;
+            let shared: SharedZone = Arc::new(RwLock::new(Arc::new(Authority::with_poison(
+                served.zone,
+                poison,
+            ))));
             if i == 0 {
                 root = Some(shared.clone());
                 root_plan = served.plan;
             }
-            let behaviour = Behaviour::for_defect(served.defect);
             let entry = catalogs
                 .entry(served.server)
                 .or_insert_with(|| (Catalog::default(), behaviour));
@@ -114,9 +119,9 @@ impl Testbed {
             .collect();
         let running = spawn(specs, threads)?;
         let root = root.unwrap_or_else(|| {
-            Arc::new(RwLock::new(crate::zone::Zone::new(
-                anchorage_wire::proto::rr::Name::root(),
-            )))
+            Arc::new(RwLock::new(Arc::new(Authority::new(
+                crate::zone::Zone::new(anchorage_wire::proto::rr::Name::root()),
+            ))))
         });
         let plan = root_plan.unwrap_or(SigningPlan {
             keys: Vec::new(),
@@ -226,9 +231,11 @@ impl Testbed {
             .root
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .zone()
             .clone();
         sign_zone(&mut zone, plan).map_err(RolloverError::Sign)?;
-        *self.root.write().unwrap_or_else(PoisonError::into_inner) = zone;
+        // A new Authority: the replies prepared for the old root go with it.
+        *self.root.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Authority::new(zone));
         state.last = Some(step);
         Ok(())
     }

@@ -2,18 +2,17 @@
 //! with DO only, referrals, denial proofs, wildcards, truncation, and the
 //! root KSK rollover while serving.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::time::Duration;
+mod common;
+
+use std::net::SocketAddr;
 
 use anchorage_testbed::{AddressPlan, HierarchyConfig, RolloverStep, Testbed, Validity, build};
 use anchorage_wire::proto::dnssec::rdata::DNSSECRData;
 use anchorage_wire::proto::op::{Message, ResponseCode};
 use anchorage_wire::proto::rr::{RData, RecordType};
-use anchorage_wire::proto::serialize::binary::BinDecodable;
+use common::{count, tcp, udp};
 
 const NOW: u32 = 1_800_000_000;
-const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn start(net: u8, port: u16) -> Testbed {
     let hierarchy = build(HierarchyConfig {
@@ -25,54 +24,6 @@ fn start(net: u8, port: u16) -> Testbed {
     })
     .unwrap();
     Testbed::start_with_threads(hierarchy, 1).unwrap()
-}
-
-fn query_bytes(name: &str, qtype: RecordType, dnssec: bool) -> Vec<u8> {
-    let mut q = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
-    for label in name
-        .trim_end_matches('.')
-        .split('.')
-        .filter(|l| !l.is_empty())
-    {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.push(0);
-    q.extend_from_slice(&u16::from(qtype).to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    // OPT: root owner, type 41, payload 1232, DO as asked.
-    q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0]);
-    q.extend_from_slice(&(if dnssec { 0x8000u16 } else { 0 }).to_be_bytes());
-    q.extend_from_slice(&[0, 0]);
-    q
-}
-
-fn udp(server: SocketAddr, name: &str, qtype: RecordType, dnssec: bool) -> Message {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
-    socket
-        .send_to(&query_bytes(name, qtype, dnssec), server)
-        .unwrap();
-    let mut buf = vec![0u8; 65_535];
-    let (len, _) = socket.recv_from(&mut buf).unwrap();
-    Message::from_bytes(&buf[..len]).unwrap()
-}
-
-fn tcp(server: SocketAddr, name: &str, qtype: RecordType, dnssec: bool) -> Message {
-    let mut stream = TcpStream::connect_timeout(&server, TIMEOUT).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let q = query_bytes(name, qtype, dnssec);
-    stream.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
-    stream.write_all(&q).unwrap();
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).unwrap();
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut buf).unwrap();
-    Message::from_bytes(&buf).unwrap()
-}
-
-fn count(records: &[anchorage_wire::proto::rr::Record], rtype: RecordType) -> usize {
-    records.iter().filter(|r| r.record_type() == rtype).count()
 }
 
 #[test]
@@ -192,5 +143,19 @@ fn root_ksk_rollover_steps_show_while_serving() {
             .roll_root(RolloverStep::DoubleSign, validity)
             .is_err()
     );
+    testbed.stop();
+}
+
+#[test]
+fn one_prepared_referral_serves_names_of_any_length_and_case() {
+    let testbed = start(91, 5391);
+    let root: SocketAddr = "127.91.0.1:5391".parse().unwrap();
+    let short = udp(root, "z0.com.", RecordType::A, true);
+    let deep = "A.Very.Deep.Name.Below.WWW.z0.COM.";
+    let long = udp(root, deep, RecordType::AAAA, true);
+    assert_eq!(long.queries[0].name().to_ascii(), deep, "client's case");
+    assert_eq!(count(&long.authorities, RecordType::DS), 1);
+    assert_eq!(long.authorities, short.authorities);
+    assert_eq!(long.additionals, short.additionals);
     testbed.stop();
 }

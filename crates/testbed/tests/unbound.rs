@@ -1,6 +1,7 @@
 //! An independent validating resolver (Debian's unbound), given only the
 //! testbed's root hints and trust anchor, finds a secure, an insecure and
-//! a bogus name as such. Servers listen on 127.97.x.y port 53 (unbound
+//! a bogus name as such, RSASHA1 zones secure, and gives its verdict on
+//! every defect it can judge. Servers listen on 127.97.x.y port 53 (unbound
 //! sends to port 53 only), so this test needs root; unbound listens on
 //! 127.97.255.1 and never sends a packet off loopback (`do-ip6: no`, the
 //! hints name only 127.97.0.1).
@@ -22,6 +23,49 @@ const UNBOUND_PORT: u16 = 5397;
 /// Most tries while unbound starts or resolves (one per RETRY_WAIT).
 const MAX_TRIES: usize = 40;
 const RETRY_WAIT: Duration = Duration::from_millis(250);
+
+/// What a validating resolver should make of a name.
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    /// NOERROR with AD.
+    Secure,
+    /// NOERROR without AD.
+    Insecure,
+    /// NXDOMAIN without AD.
+    InsecureNxdomain,
+    /// SERVFAIL.
+    Bogus,
+}
+
+/// unbound's verdicts. The defects it cannot judge in bounded time (no
+/// reply, wrong ID, wrong question: each costs it timeouts) are shown
+/// served in tests/defects.rs instead.
+const EXPECTED: [(&str, Verdict); 18] = [
+    // RSASHA1 (z5, NSEC) and RSASHA1-NSEC3-SHA1 (z7, NSEC3).
+    ("www.z5.com.", Verdict::Secure),
+    ("www.z7.org.", Verdict::Secure),
+    ("www.d-bad-signature.com.", Verdict::Bogus),
+    ("www.d-expired-rrsig.com.", Verdict::Bogus),
+    ("www.d-not-yet-valid-rrsig.com.", Verdict::Bogus),
+    ("www.d-ds-mismatch.com.", Verdict::Bogus),
+    ("www.d-dnskey-signed-by-zsk-only.com.", Verdict::Bogus),
+    ("www.d-missing-rrsigs.com.", Verdict::Bogus),
+    ("nonexistent.d-missing-denial.com.", Verdict::Bogus),
+    ("loop1.d-cname-loop.com.", Verdict::Bogus),
+    // unbound (OpenSSL 3) implements Ed448, so the random signatures are
+    // bogus to it; a validator without Ed448 finds the zone insecure.
+    ("www.d-unsupported-algorithm.com.", Verdict::Bogus),
+    ("www.d-private-algorithm.com.", Verdict::Insecure),
+    ("www.d-unsupported-digest.com.", Verdict::Insecure),
+    (
+        "nonexistent.d-nsec3-500-iterations.com.",
+        Verdict::InsecureNxdomain,
+    ),
+    ("www.d-keytrap.com.", Verdict::Bogus),
+    ("www.d-lame.com.", Verdict::Bogus),
+    ("www.d-always-truncated.com.", Verdict::Secure),
+    ("www.d-out-of-bailiwick.com.", Verdict::Secure),
+];
 
 /// Stops unbound by PID when the test ends, however it ends.
 struct Unbound(Child);
@@ -125,6 +169,38 @@ fn unbound_finds_secure_insecure_and_bogus_names() {
 
     let bogus = resolve("www.d-bad-signature.com.");
     assert_eq!(bogus.metadata.response_code, ResponseCode::ServFail);
+
+    // Every verdict at once: unbound resolves them in parallel.
+    let verdicts: Vec<(&str, Verdict, Message)> = std::thread::scope(|scope| {
+        let asks: Vec<_> = EXPECTED
+            .iter()
+            .map(|&(name, verdict)| scope.spawn(move || (name, verdict, resolve(name))))
+            .collect();
+        asks.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (name, verdict, reply) in &verdicts {
+        let got = (reply.metadata.response_code, reply.metadata.authentic_data);
+        let wanted = match verdict {
+            Verdict::Secure => (ResponseCode::NoError, true),
+            Verdict::Insecure => (ResponseCode::NoError, false),
+            Verdict::InsecureNxdomain => (ResponseCode::NXDomain, false),
+            Verdict::Bogus => (ResponseCode::ServFail, false),
+        };
+        assert_eq!(got, wanted, "{name}: wanted {verdict:?}");
+    }
+    // After the poisoning server was asked, ns1.com. still has its real
+    // address: unbound dropped the out-of-bailiwick records.
+    let ns1 = resolve(anchorage_testbed::authority::POISON_HOST);
+    assert!(ns1.metadata.authentic_data);
+    let poisoned = anchorage_testbed::authority::POISON_ADDRESS;
+    assert!(!ns1.answers.is_empty());
+    assert!(
+        ns1.answers
+            .iter()
+            .all(|r| r.data != anchorage_wire::proto::rr::RData::A(poisoned.into())),
+        "{:?}",
+        ns1.answers
+    );
 
     testbed.stop();
     std::fs::remove_dir_all(&dir).unwrap();

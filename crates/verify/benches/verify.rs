@@ -1,0 +1,294 @@
+//! RRSIG verification per algorithm, all baselines in the same run:
+//! (a) raw ring over pre-built signed bytes, the floor; (b) our API, signed
+//! data assembly included, memo off; (c) hickory-proto's own verification;
+//! (d) our API, memo hit; (e) our batch API on 2 threads, `BATCH` jobs.
+//! `bench/verify.sh` prints the ratios.
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::num::NonZeroUsize;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anchorage_verify::{Budget, DnskeyVerifier, Job, Limits, Scratch, Verifier};
+use anchorage_wire::proto::dnssec::Verifier as _;
+use anchorage_wire::proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG, SigInput};
+use anchorage_wire::proto::dnssec::{Algorithm, PublicKeyBuf};
+use anchorage_wire::proto::rr::rdata::A;
+use anchorage_wire::proto::rr::{DNSClass, Name, RData, Record, SerialNumber};
+use anchorage_wire::{SignedData, signed_data};
+use criterion::{Criterion, criterion_group, criterion_main};
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+
+/// Jobs per batch in (e); its time divided by this is the time per job.
+const BATCH: usize = 32;
+const INCEPTION: u32 = 1_700_000_000;
+const EXPIRATION: u32 = INCEPTION + 30 * 86_400;
+const NOW: u32 = INCEPTION + 86_400;
+
+/// One algorithm's key, signed RRset and raw-ring closure inputs.
+struct Case {
+    label: &'static str,
+    dnskey: DNSKEY,
+    key: DnskeyVerifier,
+    rrset: Vec<Record>,
+    rrsig: Record,
+    signed: Vec<u8>,
+    sig: Vec<u8>,
+    raw: Raw,
+}
+
+/// What raw ring needs, pre-split outside the timed loop.
+enum Raw {
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+        params: &'static signature::RsaParameters,
+    },
+    Ring {
+        algorithm: &'static dyn signature::VerificationAlgorithm,
+        public: Vec<u8>,
+    },
+}
+
+impl Raw {
+    fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
+        match self {
+            Self::Rsa { n, e, params } => signature::RsaPublicKeyComponents { n, e }
+                .verify(params, message, sig)
+                .is_ok(),
+            Self::Ring { algorithm, public } => {
+                signature::UnparsedPublicKey::new(*algorithm, public)
+                    .verify(message, sig)
+                    .is_ok()
+            }
+        }
+    }
+}
+
+fn owner() -> Name {
+    Name::from_ascii("example.net.").unwrap()
+}
+
+/// A typical answer: `www.example.net. A` with two addresses.
+fn rrset() -> Vec<Record> {
+    [10, 11]
+        .map(|n| {
+            Record::from_rdata(
+                Name::from_ascii("www.example.net.").unwrap(),
+                300,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, n))),
+            )
+        })
+        .to_vec()
+}
+
+fn case(
+    label: &'static str,
+    algorithm: u8,
+    public: &[u8],
+    raw: Raw,
+    sign: &dyn Fn(&[u8]) -> Vec<u8>,
+) -> Case {
+    let dnskey = DNSKEY::with_flags(
+        256,
+        PublicKeyBuf::new(public.to_vec(), Algorithm::from_u8(algorithm)),
+    );
+    let key = DnskeyVerifier::new(&owner(), &dnskey);
+    let rrset = rrset();
+    let input = SigInput {
+        type_covered: rrset[0].record_type(),
+        algorithm: Algorithm::from_u8(algorithm),
+        num_labels: 3,
+        original_ttl: 300,
+        sig_expiration: SerialNumber::new(EXPIRATION),
+        sig_inception: SerialNumber::new(INCEPTION),
+        key_tag: key.tag(),
+        signer_name: owner(),
+    };
+    let mut buf = SignedData::new();
+    let signed = signed_data(&input, &rrset, &mut buf).unwrap().to_vec();
+    let sig = sign(&signed);
+    let rrsig = Record::from_rdata(
+        rrset[0].name.clone(),
+        300,
+        RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(input, sig.clone()))),
+    );
+    Case {
+        label,
+        dnskey,
+        key,
+        rrset,
+        rrsig,
+        signed,
+        sig,
+        raw,
+    }
+}
+
+/// RFC 3110 §2 public key from ring's (n, e).
+fn rsa_case(label: &'static str, pkcs8: &[u8]) -> Case {
+    let pair = RsaKeyPair::from_pkcs8(pkcs8).unwrap();
+    let components: signature::RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
+    let mut public = vec![u8::try_from(components.e.len()).unwrap()];
+    public.extend_from_slice(&components.e);
+    public.extend_from_slice(&components.n);
+    let rng = SystemRandom::new();
+    let raw = Raw::Rsa {
+        n: components.n.clone(),
+        e: components.e.clone(),
+        params: &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+    };
+    case(label, 8, &public, raw, &|msg| {
+        let mut sig = vec![0; pair.public().modulus_len()];
+        pair.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+            .unwrap();
+        sig
+    })
+}
+
+fn ecdsa_case(
+    label: &'static str,
+    algorithm: u8,
+    signing: &'static signature::EcdsaSigningAlgorithm,
+    verifying: &'static signature::EcdsaVerificationAlgorithm,
+) -> Case {
+    let rng = SystemRandom::new();
+    let doc = EcdsaKeyPair::generate_pkcs8(signing, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(signing, doc.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref().to_vec();
+    let raw = Raw::Ring {
+        algorithm: verifying,
+        public: point.clone(),
+    };
+    case(label, algorithm, &point[1..], raw, &|msg| {
+        pair.sign(&rng, msg).unwrap().as_ref().to_vec()
+    })
+}
+
+fn cases() -> Vec<Case> {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
+    let pk8 = |file: &str| std::fs::read(format!("{data}{file}")).unwrap();
+    let ed = Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
+    let ed_public = ed.public_key().as_ref().to_vec();
+    vec![
+        rsa_case("rsa2048", &pk8("rsa2048.pk8")),
+        rsa_case("rsa4096", &pk8("rsa4096.pk8")),
+        ecdsa_case(
+            "p256",
+            13,
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &signature::ECDSA_P256_SHA256_FIXED,
+        ),
+        ecdsa_case(
+            "p384",
+            14,
+            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            &signature::ECDSA_P384_SHA384_FIXED,
+        ),
+        case(
+            "ed25519",
+            15,
+            &ed_public,
+            Raw::Ring {
+                algorithm: &signature::ED25519,
+                public: ed_public.clone(),
+            },
+            &|msg| ed.sign(msg).as_ref().to_vec(),
+        ),
+    ]
+}
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::from(NOW))
+}
+
+fn verify(c: &mut Criterion) {
+    let two = NonZeroUsize::new(2).unwrap();
+    for case in cases() {
+        let cold = Verifier::new(Limits {
+            memo_entries: 0,
+            ..Limits::default()
+        });
+        let warm = Verifier::default();
+        let mut scratch = Scratch::new();
+        let run = |v: &Verifier, scratch: &mut Scratch| {
+            v.verify_rrset(
+                &case.key,
+                &case.rrset,
+                &case.rrsig,
+                now(),
+                &mut Budget::new(1),
+                scratch,
+            )
+        };
+        // Every contender must accept the signature, or the timings mean nothing.
+        assert!(case.raw.verify(&case.signed, &case.sig), "{}", case.label);
+        assert!(!run(&cold, &mut scratch).unwrap().memo_hit);
+        assert!(!run(&warm, &mut scratch).unwrap().memo_hit);
+        assert!(run(&warm, &mut scratch).unwrap().memo_hit);
+        let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &case.rrsig.data else {
+            unreachable!()
+        };
+        let hickory = || {
+            case.dnskey
+                .verify_rrsig(&case.rrset[0].name, DNSClass::IN, rrsig, case.rrset.iter())
+        };
+        hickory().unwrap();
+        let jobs: Vec<Job<'_>> = (0..BATCH)
+            .map(|_| Job {
+                key: &case.key,
+                rrset: &case.rrset,
+                rrsig: &case.rrsig,
+            })
+            .collect();
+        assert!(
+            cold.verify_batch(&jobs, now(), two)
+                .iter()
+                .all(Result::is_ok)
+        );
+
+        let mut group = c.benchmark_group(format!("verify/{}", case.label));
+        group.bench_function("a_ring", |b| {
+            b.iter(|| {
+                case.raw
+                    .verify(black_box(&case.signed), black_box(&case.sig))
+            });
+        });
+        group.bench_function("b_ours_cold", |b| b.iter(|| run(&cold, &mut scratch)));
+        group.bench_function("c_hickory", |b| b.iter(hickory));
+        group.bench_function("d_memo_hit", |b| b.iter(|| run(&warm, &mut scratch)));
+        group.bench_function("e_batch2", |b| {
+            b.iter(|| cold.verify_batch(black_box(&jobs), now(), two));
+        });
+        group.finish();
+    }
+}
+
+/// The pieces of a memo hit: signed-data assembly and the memo digest.
+fn parts(c: &mut Criterion) {
+    let rrset = rrset();
+    let input = SigInput {
+        type_covered: rrset[0].record_type(),
+        algorithm: Algorithm::RSASHA256,
+        num_labels: 3,
+        original_ttl: 300,
+        sig_expiration: SerialNumber::new(EXPIRATION),
+        sig_inception: SerialNumber::new(INCEPTION),
+        key_tag: 1,
+        signer_name: owner(),
+    };
+    let mut buf = SignedData::new();
+    let mut group = c.benchmark_group("parts");
+    group.bench_function("signed_data_a_x2", |b| {
+        b.iter(|| signed_data(black_box(&input), &rrset, &mut buf).map(<[u8]>::len));
+    });
+    let bytes = [0x5a_u8; 384];
+    group.bench_function("sha256_384_bytes", |b| {
+        b.iter(|| ring::digest::digest(&ring::digest::SHA256, black_box(&bytes)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify, parts);
+criterion_main!(benches);
