@@ -162,7 +162,9 @@ pub(crate) fn add_sld_content(
     zone.add_rdata(&deep, DEFAULT_TTL, RData::A(A::from(data_v4)));
     let big: Vec<String> = (0..BIG_TXT_COUNT)
         .map(|k| {
-            let c = char::from(b'a' + (k as u8 + octets[3]) % 26);
+            // In u16: k + octet can pass 255 (it overflowed u8 for some seeds).
+            let letter = (k as u16 + u16::from(octets[3])) % 26;
+            let c = char::from(b'a' + letter as u8);
             std::iter::repeat_n(c, BIG_TXT_LEN).collect()
         })
         .collect();

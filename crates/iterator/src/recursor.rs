@@ -1,0 +1,368 @@
+//! The async shell: drives [`Walk`]s over the [`Transport`], primes the
+//! root (RFC 8109), and lets identical questions in flight share one walk.
+//!
+//! Reads the clock through [`Clock`] only; the stores sit behind one
+//! mutex held for a synchronous step of a walk, never across an await.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anchorage_wire::proto::rr::{Name, RData, RecordType};
+use tokio::sync::oneshot;
+
+use crate::address::may_query;
+use crate::answer::{Answer, Question};
+use crate::config::{Config, Priming};
+use crate::delegation::{Cut, DelegationCache, DelegationStore, NsServer};
+use crate::error::ResolveError;
+use crate::infra::{InfraCache, ServerStore};
+use crate::transport::Transport;
+use crate::walk::{Action, Context, Exchange, Outgoing, Protocol, Walk, WalkSettings};
+
+/// Root servers asked in one priming attempt before it is given up
+/// (RFC 8109 §3 leaves the count open).
+pub const MAX_PRIMING_TRIES: usize = 3;
+
+/// The time source of the shell.
+pub trait Clock: Send + Sync {
+    /// Now, on a monotonic clock.
+    fn now(&self) -> Instant;
+}
+
+/// Tokio's clock: paused in tests with `start_paused`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+/// Why a recursor was not built.
+#[derive(Debug, thiserror::Error)]
+pub enum RecursorError {
+    /// The transport is loopback-only but the hints are not: a test about
+    /// to send to the real root.
+    #[error("loopback-only transport with hints outside loopback")]
+    HintsNotLoopback,
+    /// Loopback upstreams are off but every hint is on loopback: the
+    /// testbed's hints without `allow_loopback_upstreams`.
+    #[error("root hints are on loopback but allow-loopback-upstreams is off")]
+    LoopbackHintsRefused,
+}
+
+type Waiters = Vec<oneshot::Sender<Result<Arc<Answer>, ResolveError>>>;
+
+struct Stores {
+    delegations: DelegationCache,
+    servers: InfraCache,
+    /// No priming before this (RFC 9520 §3.2 backoff after a failure).
+    priming_holddown: Option<(Instant, Duration)>,
+}
+
+struct Inner {
+    config: Config,
+    settings: WalkSettings,
+    transport: Transport,
+    clock: Arc<dyn Clock>,
+    stores: Mutex<Stores>,
+    /// One priming at a time; the others wait for its outcome.
+    priming: tokio::sync::Mutex<()>,
+    in_flight: Mutex<HashMap<(Name, RecordType), Waiters>>,
+}
+
+/// An iterative resolver; cheap to clone.
+#[derive(Clone)]
+pub struct Recursor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Recursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recursor")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recursor {
+    /// A recursor on `transport`; primes now if the config says so.
+    pub async fn start(
+        config: Config,
+        transport: Transport,
+        clock: Arc<dyn Clock>,
+        seed: u64,
+    ) -> Result<Self, RecursorError> {
+        if transport.is_loopback_only() && !config.hints.all_loopback() {
+            return Err(RecursorError::HintsNotLoopback);
+        }
+        if config.hints.all_loopback() && !config.allow_loopback_upstreams {
+            return Err(RecursorError::LoopbackHintsRefused);
+        }
+        let stores = Stores {
+            delegations: DelegationCache::new(&config.hints, config.max_delegations),
+            servers: InfraCache::new(config.limits, config.max_servers, seed),
+            priming_holddown: None,
+        };
+        let recursor = Self {
+            inner: Arc::new(Inner {
+                settings: WalkSettings::from(&config),
+                config,
+                transport,
+                clock,
+                stores: Mutex::new(stores),
+                priming: tokio::sync::Mutex::new(()),
+                in_flight: Mutex::new(HashMap::new()),
+            }),
+        };
+        if recursor.inner.config.priming == Priming::AtStart {
+            recursor.prime().await;
+        }
+        Ok(recursor)
+    }
+
+    /// The transport, for its counters.
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    /// The cached cut for exactly `zone`: its NS names and addresses.
+    pub fn cached_cut(&self, zone: &Name) -> Option<Cut> {
+        let now = self.inner.clock.now();
+        self.lock()
+            .delegations
+            .cut(&zone.to_lowercase(), now)
+            .cloned()
+    }
+
+    /// Resolves `question`; identical questions in flight share one walk.
+    pub async fn resolve(&self, question: Question) -> Result<Arc<Answer>, ResolveError> {
+        let key = (question.name.to_lowercase(), question.qtype);
+        let waiter = {
+            let mut flights = self
+                .inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(waiters) = flights.get_mut(&key) {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Some(rx)
+            } else {
+                flights.insert(key.clone(), Vec::new());
+                None
+            }
+        };
+        if let Some(rx) = waiter {
+            return rx.await.unwrap_or(Err(ResolveError::Abandoned));
+        }
+        let guard = FlightGuard {
+            inner: &self.inner,
+            key: Some(key),
+        };
+        let result = self.run(question).await.map(Arc::new);
+        guard.finish(&result);
+        result
+    }
+
+    /// Primes the root NS set (RFC 8109 §3); on failure the hints stay in
+    /// use and priming is retried after a growing hold-down.
+    pub async fn prime(&self) -> bool {
+        let hints = Cut::from_hints(&self.inner.config.hints);
+        let settings = self.inner.settings;
+        let targets: Vec<SocketAddr> = hints
+            .servers
+            .iter()
+            .flat_map(|s| s.addrs.iter().copied())
+            .filter(|&a| may_query(a, settings.allow_loopback, settings.ipv6))
+            .map(|a| SocketAddr::new(a, settings.port))
+            .take(MAX_PRIMING_TRIES)
+            .collect();
+        for server in targets {
+            let timeout = self.lock().servers.timeout(server);
+            let out = Outgoing {
+                server,
+                question: Question::new(Name::root(), RecordType::NS),
+                protocol: Protocol::Udp,
+                edns: true,
+                randomize_case: false,
+                timeout,
+            };
+            let mut exchange = self.inner.transport.exchange(&out).await;
+            if let Exchange::Reply { message, .. } = &exchange
+                && message.metadata.truncation
+            {
+                let tcp = Outgoing {
+                    protocol: Protocol::Tcp,
+                    ..out.clone()
+                };
+                exchange = self.inner.transport.exchange(&tcp).await;
+            }
+            let now = self.inner.clock.now();
+            match exchange {
+                Exchange::Reply { message, rtt } => {
+                    let mut stores = self.lock();
+                    stores.servers.record_rtt(server, rtt, now);
+                    if let Some((cut, ttl)) = priming_cut(&message)
+                        && cut.servers.iter().any(|s| !s.addrs.is_empty())
+                    {
+                        stores.delegations.insert_cut(&cut, ttl, now);
+                        stores.priming_holddown = None;
+                        return true;
+                    }
+                }
+                _ => self.lock().servers.record_timeout(server, now),
+            }
+        }
+        let now = self.inner.clock.now();
+        let limits = self.inner.config.limits;
+        let mut stores = self.lock();
+        let next = stores
+            .priming_holddown
+            .map_or(limits.holddown_min, |(_, d)| {
+                (d * 2).min(limits.holddown_max)
+            });
+        stores.priming_holddown = Some((now + next, next));
+        tracing::warn!(retry_in = ?next, "root priming failed; using the hints");
+        false
+    }
+
+    fn priming_due(&self) -> bool {
+        let now = self.inner.clock.now();
+        let stores = self.lock();
+        stores.delegations.needs_priming(now)
+            && stores
+                .priming_holddown
+                .is_none_or(|(until, _)| now >= until)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stores> {
+        self.inner
+            .stores
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn run(&self, question: Question) -> Result<Answer, ResolveError> {
+        if self.priming_due() {
+            let _one = self.inner.priming.lock().await;
+            // Another question may have primed while this one waited.
+            if self.priming_due() {
+                self.prime().await;
+            }
+        }
+        let now = self.inner.clock.now();
+        let mut walk = Walk::new(question, self.inner.settings, now);
+        let mut action = self.step(|walk, ctx| walk.start(now, ctx), &mut walk);
+        loop {
+            match action {
+                Action::Send(out) => {
+                    let exchange = self.inner.transport.exchange(&out).await;
+                    let now = self.inner.clock.now();
+                    action = self.step(|walk, ctx| walk.on_exchange(exchange, now, ctx), &mut walk);
+                }
+                Action::Done(answer) => return Ok(answer),
+                Action::Fail(error) => return Err(error),
+            }
+        }
+    }
+
+    fn step(
+        &self,
+        f: impl FnOnce(&mut Walk, &mut Context<'_>) -> Action,
+        walk: &mut Walk,
+    ) -> Action {
+        let mut stores = self.lock();
+        let Stores {
+            delegations,
+            servers,
+            ..
+        } = &mut *stores;
+        let mut ctx = Context {
+            delegations,
+            servers,
+        };
+        f(walk, &mut ctx)
+    }
+}
+
+/// Removes an in-flight entry and answers its waiters, also when the
+/// leading walk is dropped half-way (its waiters then get `Abandoned`).
+struct FlightGuard<'a> {
+    inner: &'a Inner,
+    key: Option<(Name, RecordType)>,
+}
+
+impl FlightGuard<'_> {
+    fn finish(mut self, result: &Result<Arc<Answer>, ResolveError>) {
+        for tx in self.take_waiters() {
+            let _ = tx.send(result.clone());
+        }
+    }
+
+    fn take_waiters(&mut self) -> Waiters {
+        let Some(key) = self.key.take() else {
+            return Vec::new();
+        };
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        // Dropping the senders tells the waiters the walk was abandoned.
+        drop(self.take_waiters());
+    }
+}
+
+/// The root cut from a priming reply: an authoritative NS set at the root
+/// and addresses of those names from the additional section (RFC 8109 §3).
+fn priming_cut(message: &anchorage_wire::proto::op::Message) -> Option<(Cut, u32)> {
+    if !message.metadata.authoritative {
+        return None;
+    }
+    let mut ttl = u32::MAX;
+    let mut servers: Vec<NsServer> = message
+        .answers
+        .iter()
+        .filter(|r| r.name.is_root())
+        .filter_map(|r| match &r.data {
+            RData::NS(ns) => {
+                ttl = ttl.min(r.ttl);
+                Some(NsServer {
+                    name: ns.0.to_lowercase(),
+                    addrs: Vec::new(),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    if servers.is_empty() {
+        return None;
+    }
+    for r in &message.additionals {
+        let addr = match &r.data {
+            RData::A(a) => IpAddr::V4(a.0),
+            RData::AAAA(a) => IpAddr::V6(a.0),
+            _ => continue,
+        };
+        if let Some(s) = servers.iter_mut().find(|s| s.name == r.name) {
+            s.addrs.push(addr);
+        }
+    }
+    Some((
+        Cut {
+            zone: Name::root(),
+            servers,
+        },
+        ttl,
+    ))
+}

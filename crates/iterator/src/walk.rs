@@ -1,0 +1,701 @@
+//! The walk: one client question resolved from the closest known zone cut
+//! (RFC 1034 §5.3.3), as a sans-IO state machine.
+//!
+//! [`Walk::start`] and [`Walk::on_exchange`] return an [`Action`]: send a
+//! question to a server, or the answer, or the failure. The caller does
+//! the I/O and passes `now`; the walk never reads a clock. Addresses of
+//! NS names without glue are resolved by nested frames of the same walk,
+//! so the per-question caps cover them too (NXNSAttack).
+//!
+//! # Limitations
+//! One query in flight per walk: NS-address lookups are sequential.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anchorage_wire::proto::op::{Message, ResponseCode};
+use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
+
+use crate::address::may_query;
+use crate::answer::{Answer, CutProof, Question};
+use crate::config::{Config, Limits, QnameMinimisation};
+use crate::delegation::{Cut, DelegationStore, NsServer};
+use crate::error::ResolveError;
+use crate::frame::{Frame, Purpose};
+use crate::infra::ServerStore;
+use crate::sanitize::{Kind, Scrubbed, classify, cut_proof_records, follow_chain, scrub};
+
+/// Times one server is asked the same thing at one cut before the walk
+/// gives up on it (RFC 1035 §7.2 asks for retransmission with backoff;
+/// Unbound's `OUTBOUND_MSG_RETRY` is 5).
+pub const MAX_ATTEMPTS_PER_SERVER: u8 = 3;
+
+/// Transport to use for one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// UDP.
+    Udp,
+    /// TCP, after a truncated UDP reply (RFC 7766 §5).
+    Tcp,
+}
+
+/// A query for the transport to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Where to.
+    pub server: SocketAddr,
+    /// What to ask (lower case; the transport randomises case).
+    pub question: Question,
+    /// UDP or TCP.
+    pub protocol: Protocol,
+    /// EDNS with DO=1 and our payload size, or no OPT at all.
+    pub edns: bool,
+    /// Whether to randomise the case of the name (0x20).
+    pub randomize_case: bool,
+    /// How long to wait for the reply.
+    pub timeout: Duration,
+}
+
+/// What the walk wants done next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this query, then call [`Walk::on_exchange`].
+    Send(Outgoing),
+    /// The walk is over with an answer.
+    Done(Answer),
+    /// The walk is over without one: SERVFAIL with an EDE.
+    Fail(ResolveError),
+}
+
+/// What came of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exchange {
+    /// A matching reply after `rtt`.
+    Reply {
+        /// The reply.
+        message: Message,
+        /// Time from send to reply.
+        rtt: Duration,
+    },
+    /// No matching reply in time.
+    Timeout,
+    /// The only matching reply echoed the name in another case.
+    CaseMismatch,
+    /// The query could not be sent (socket error, or refused by the
+    /// loopback guard).
+    Unsent,
+}
+
+/// The switches of a walk, taken from [`Config`].
+#[derive(Debug, Clone, Copy)]
+pub struct WalkSettings {
+    /// Numeric bounds.
+    pub limits: Limits,
+    /// QNAME minimisation.
+    pub qname_minimisation: QnameMinimisation,
+    /// Whether loopback upstreams may be asked.
+    pub allow_loopback: bool,
+    /// Whether IPv6 upstreams may be asked.
+    pub ipv6: bool,
+    /// Whether to randomise case.
+    pub randomize_case: bool,
+    /// Upstream port.
+    pub port: u16,
+}
+
+impl From<&Config> for WalkSettings {
+    fn from(c: &Config) -> Self {
+        Self {
+            limits: c.limits,
+            qname_minimisation: c.qname_minimisation,
+            allow_loopback: c.allow_loopback_upstreams,
+            ipv6: c.ipv6_upstream,
+            randomize_case: c.randomize_case,
+            port: c.upstream_port,
+        }
+    }
+}
+
+/// The stores a walk reads and feeds.
+pub struct Context<'a> {
+    /// Zone cuts and NS addresses.
+    pub delegations: &'a mut dyn DelegationStore,
+    /// Server RTTs, hold-downs, lameness.
+    pub servers: &'a mut dyn ServerStore,
+}
+
+#[derive(Debug, Clone)]
+struct InFlight {
+    out: Outgoing,
+    zone: Name,
+}
+
+/// One client question being resolved.
+#[derive(Debug)]
+pub struct Walk {
+    settings: WalkSettings,
+    question: Question,
+    stack: Vec<Frame>,
+    queries: u32,
+    deadline: Instant,
+    in_flight: Option<InFlight>,
+    cuts: Vec<CutProof>,
+}
+
+impl Walk {
+    /// A walk for `question`, whose deadline runs from `now`.
+    pub fn new(question: Question, settings: WalkSettings, now: Instant) -> Self {
+        let frame = Frame::new(
+            Purpose::Client,
+            question.name.to_lowercase(),
+            question.qtype,
+        );
+        Self {
+            deadline: now + settings.limits.deadline,
+            settings,
+            question,
+            stack: vec![frame],
+            queries: 0,
+            in_flight: None,
+            cuts: Vec::new(),
+        }
+    }
+
+    /// Upstream queries sent so far.
+    pub fn queries(&self) -> u32 {
+        self.queries
+    }
+
+    /// The first action.
+    pub fn start(&mut self, now: Instant, ctx: &mut Context<'_>) -> Action {
+        self.advance(now, ctx)
+    }
+
+    /// Feeds what came of the last [`Action::Send`].
+    pub fn on_exchange(
+        &mut self,
+        exchange: Exchange,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) -> Action {
+        let Some(sent) = self.in_flight.take() else {
+            return self.advance(now, ctx);
+        };
+        let server = sent.out.server;
+        match exchange {
+            Exchange::Timeout | Exchange::Unsent => ctx.servers.record_timeout(server, now),
+            Exchange::CaseMismatch => {
+                ctx.servers.record_case_mismatch(server);
+                if ctx.servers.flags(server).no_case
+                    && let Some(frame) = self.stack.last_mut()
+                {
+                    // Fallback engaged: the server may be asked again
+                    // without 0x20.
+                    frame.tried.retain(|&s| s != server);
+                }
+            }
+            Exchange::Reply { message, rtt } => {
+                ctx.servers.record_rtt(server, rtt, now);
+                if message.metadata.truncation && sent.out.protocol == Protocol::Udp {
+                    return self.resend(sent, |o| o.protocol = Protocol::Tcp);
+                }
+                if message.metadata.response_code == ResponseCode::FormErr && sent.out.edns {
+                    ctx.servers.record_no_edns(server);
+                    return self.resend(sent, |o| o.edns = false);
+                }
+                return self.on_reply(&sent, &message, now, ctx);
+            }
+        }
+        self.advance(now, ctx)
+    }
+
+    fn resend(&mut self, mut sent: InFlight, change: impl FnOnce(&mut Outgoing)) -> Action {
+        if self.queries >= self.settings.limits.max_queries {
+            return Action::Fail(ResolveError::QueryCap {
+                limit: self.settings.limits.max_queries,
+            });
+        }
+        self.queries += 1;
+        change(&mut sent.out);
+        let action = Action::Send(sent.out.clone());
+        self.in_flight = Some(sent);
+        action
+    }
+
+    /// Picks the next query, or ends the walk.
+    fn advance(&mut self, now: Instant, ctx: &mut Context<'_>) -> Action {
+        loop {
+            if now >= self.deadline {
+                return Action::Fail(ResolveError::Deadline {
+                    after: self.settings.limits.deadline,
+                });
+            }
+            let depth = self.stack.len();
+            let settings = self.settings;
+            let Some(frame) = self.stack.last_mut() else {
+                return Action::Fail(ResolveError::Abandoned);
+            };
+            let cut = if let Some(cut) = &frame.cut {
+                cut.clone()
+            } else {
+                // DS is the parent's (RFC 4035 §3.1.4.1).
+                let from = if frame.qtype == RecordType::DS && !frame.qname.is_root() {
+                    frame.qname.base_name()
+                } else {
+                    frame.qname.clone()
+                };
+                let cut = ctx.delegations.closest_cut(&from, now);
+                frame.enter_cut(cut.clone());
+                cut
+            };
+            let addresses: Vec<SocketAddr> = cut
+                .servers
+                .iter()
+                .flat_map(|s| s.addrs.iter().copied())
+                .filter(|&a| may_query(a, settings.allow_loopback, settings.ipv6))
+                .map(|a| SocketAddr::new(a, settings.port))
+                .collect();
+            // Untried servers first; then retries (with backed-off
+            // timeouts) of servers that were neither lame nor held down.
+            let attempts = |s: &SocketAddr| frame.tried.iter().filter(|t| *t == s).count();
+            let mut candidates: Vec<SocketAddr> = addresses
+                .iter()
+                .copied()
+                .filter(|s| attempts(s) == 0)
+                .collect();
+            if candidates.is_empty() {
+                candidates = addresses
+                    .iter()
+                    .copied()
+                    .filter(|s| attempts(s) < usize::from(MAX_ATTEMPTS_PER_SERVER))
+                    .collect();
+            }
+            if let Some(server) = ctx.servers.select(&cut.zone, &candidates, now) {
+                if self.queries >= settings.limits.max_queries {
+                    return Action::Fail(ResolveError::QueryCap {
+                        limit: settings.limits.max_queries,
+                    });
+                }
+                self.queries += 1;
+                frame.tried.push(server);
+                let (name, qtype) = frame.asked(settings.qname_minimisation);
+                let flags = ctx.servers.flags(server);
+                let timeout = ctx
+                    .servers
+                    .timeout(server)
+                    .min(self.deadline.saturating_duration_since(now));
+                let out = Outgoing {
+                    server,
+                    question: Question::new(name, qtype),
+                    protocol: Protocol::Udp,
+                    edns: !flags.no_edns,
+                    randomize_case: settings.randomize_case && !flags.no_case,
+                    timeout,
+                };
+                self.in_flight = Some(InFlight {
+                    out: out.clone(),
+                    zone: cut.zone.clone(),
+                });
+                return Action::Send(out);
+            }
+            match self.next_ns_lookup(&cut, depth, now, ctx) {
+                NsStep::Filled => {}
+                NsStep::Pushed(frame) => self.stack.push(*frame),
+                NsStep::Exhausted(error) => {
+                    if let Some(action) = self.fail_frame(error) {
+                        return action;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Finds addresses for one NS of `cut` with none: from the store, or
+    /// by a nested lookup.
+    fn next_ns_lookup(
+        &mut self,
+        cut: &Cut,
+        depth: usize,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) -> NsStep {
+        let settings = self.settings;
+        let resolving: Vec<Name> = self
+            .stack
+            .iter()
+            .filter_map(|f| match &f.purpose {
+                Purpose::NsAddress { ns } => Some(ns.clone()),
+                Purpose::Client => None,
+            })
+            .collect();
+        let Some(frame) = self.stack.last_mut() else {
+            return NsStep::Exhausted(ResolveError::Abandoned);
+        };
+        let pending: Vec<Name> = cut
+            .servers
+            .iter()
+            .filter(|s| {
+                !s.addrs
+                    .iter()
+                    .any(|&a| may_query(a, settings.allow_loopback, settings.ipv6))
+            })
+            .map(|s| s.name.clone())
+            .filter(|n| !frame.ns_failed.contains(n))
+            .collect();
+        for ns in pending {
+            if let Some(addrs) = ctx.delegations.addresses(&ns, now) {
+                fill(frame, &ns, addrs);
+                return NsStep::Filled;
+            }
+            // In-bailiwick without glue cannot be resolved through the
+            // zone it names; a name already being looked up is a cycle.
+            if cut.zone.zone_of(&ns) || resolving.contains(&ns) {
+                frame.ns_failed.push(ns);
+                continue;
+            }
+            if frame.ns_fetches >= settings.limits.max_ns_fetches_per_referral {
+                break;
+            }
+            if depth > usize::from(settings.limits.max_dependency_depth) {
+                return NsStep::Exhausted(ResolveError::DependencyTooDeep {
+                    limit: settings.limits.max_dependency_depth,
+                    ns: ns.to_string(),
+                });
+            }
+            frame.ns_fetches += 1;
+            return NsStep::Pushed(Box::new(Frame::new(
+                Purpose::NsAddress { ns: ns.clone() },
+                ns,
+                RecordType::A,
+            )));
+        }
+        let any_address = cut.servers.iter().any(|s| !s.addrs.is_empty());
+        NsStep::Exhausted(if any_address {
+            ResolveError::NoReachableAuthority {
+                zone: cut.zone.to_string(),
+            }
+        } else {
+            ResolveError::NoServerAddress {
+                zone: cut.zone.to_string(),
+                fetched: frame.ns_fetches,
+            }
+        })
+    }
+
+    /// Ends the top frame with `error`: the walk fails if it is the
+    /// client's frame or the error is global; an NS lookup just fails.
+    fn fail_frame(&mut self, error: ResolveError) -> Option<Action> {
+        if self.stack.len() <= 1 || error.is_global() {
+            return Some(Action::Fail(error));
+        }
+        let frame = self.stack.pop()?;
+        if let (Purpose::NsAddress { ns }, Some(parent)) = (frame.purpose, self.stack.last_mut()) {
+            parent.ns_failed.push(ns);
+        }
+        None
+    }
+
+    fn on_reply(
+        &mut self,
+        sent: &InFlight,
+        message: &Message,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) -> Action {
+        let asked = &sent.out.question;
+        let scrubbed = scrub(message, &sent.zone, &asked.name);
+        let mode = self.settings.qname_minimisation;
+        let server = sent.out.server;
+        let Some(frame) = self.stack.last_mut() else {
+            return Action::Fail(ResolveError::Abandoned);
+        };
+        let minimised = asked.name.num_labels() < frame.qname.num_labels();
+        match classify(&scrubbed) {
+            Kind::Lame(_) if minimised && mode == QnameMinimisation::Relaxed => {
+                // RFC 9156 §2.3: a server broken for hidden names gets the
+                // full name before it is called lame.
+                frame.minimise_off = true;
+                frame.tried.retain(|&s| s != server);
+            }
+            Kind::Lame(_) => ctx.servers.record_lame(&sent.zone, server, now),
+            Kind::Referral { child, ns, ttl } => {
+                return self.on_referral(sent, &scrubbed, child, ns, ttl, now, ctx);
+            }
+            Kind::Nxdomain if minimised => {
+                if mode == QnameMinimisation::Strict {
+                    // RFC 8020: nothing exists below an NXDOMAIN.
+                    return self.finish(
+                        ResponseCode::NXDomain,
+                        Vec::new(),
+                        &scrubbed,
+                        &sent.zone,
+                        now,
+                        ctx,
+                    );
+                }
+                frame.minimise_off = true;
+                frame.tried.retain(|&s| s != server);
+            }
+            Kind::Nodata | Kind::Answer if minimised => {
+                // Not a zone cut: ask a longer name, preferably here again.
+                frame.extend_minimisation();
+                frame.tried.retain(|&s| s != server);
+            }
+            Kind::Nxdomain => {
+                return self.finish(
+                    ResponseCode::NXDomain,
+                    Vec::new(),
+                    &scrubbed,
+                    &sent.zone,
+                    now,
+                    ctx,
+                );
+            }
+            Kind::Nodata => {
+                return self.finish(
+                    ResponseCode::NoError,
+                    Vec::new(),
+                    &scrubbed,
+                    &sent.zone,
+                    now,
+                    ctx,
+                );
+            }
+            Kind::Answer => return self.on_answer(sent, &scrubbed, now, ctx),
+        }
+        self.advance(now, ctx)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_referral(
+        &mut self,
+        sent: &InFlight,
+        scrubbed: &Scrubbed,
+        child: Name,
+        ns: Vec<Name>,
+        ttl: u32,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) -> Action {
+        let limit = self.settings.limits.max_delegation_depth;
+        let is_client = self.stack.len() == 1;
+        let Some(frame) = self.stack.last_mut() else {
+            return Action::Fail(ResolveError::Abandoned);
+        };
+        frame.depth += 1;
+        if frame.depth > limit {
+            let error = ResolveError::DelegationTooDeep {
+                limit,
+                zone: child.to_string(),
+            };
+            return match self.fail_frame(error) {
+                Some(action) => action,
+                None => self.advance(now, ctx),
+            };
+        }
+        let servers = ns
+            .into_iter()
+            .map(|name| {
+                let addrs = glue_for(&scrubbed.glue, &name);
+                NsServer { name, addrs }
+            })
+            .collect();
+        let cut = Cut {
+            zone: child.clone(),
+            servers,
+        };
+        ctx.delegations.insert_cut(&cut, ttl, now);
+        if is_client {
+            self.cuts.push(CutProof {
+                parent: sent.zone.clone(),
+                child,
+                records: cut_proof_records(scrubbed),
+            });
+        }
+        frame.enter_cut(cut);
+        self.advance(now, ctx)
+    }
+
+    fn on_answer(
+        &mut self,
+        sent: &InFlight,
+        scrubbed: &Scrubbed,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) -> Action {
+        let limits = self.settings.limits;
+        let Some(frame) = self.stack.last_mut() else {
+            return Action::Fail(ResolveError::Abandoned);
+        };
+        let chain = follow_chain(&scrubbed.answers, &sent.out.question.name, frame.qtype);
+        if chain.overflow {
+            let error = ResolveError::DnameOverflow {
+                name: frame.qname.to_string(),
+            };
+            return self.fail_or_advance(error, now, ctx);
+        }
+        frame.links.extend(chain.links);
+        for name in &chain.reached {
+            if frame.seen.contains(name) {
+                let error = ResolveError::ChainLoop {
+                    name: name.to_string(),
+                };
+                return self.fail_or_advance(error, now, ctx);
+            }
+            frame.seen.push(name.clone());
+            if frame.seen.len() > usize::from(limits.max_cname_hops) {
+                let error = ResolveError::ChainTooLong {
+                    limit: limits.max_cname_hops,
+                    name: name.to_string(),
+                };
+                return self.fail_or_advance(error, now, ctx);
+            }
+        }
+        if !chain.data.is_empty() {
+            return self.finish(
+                ResponseCode::NoError,
+                chain.data,
+                scrubbed,
+                &sent.zone,
+                now,
+                ctx,
+            );
+        }
+        let Some(end) = chain.end else {
+            // Only RRSIGs or other types at the name: not an answer.
+            ctx.servers.record_lame(&sent.zone, sent.out.server, now);
+            return self.advance(now, ctx);
+        };
+        let in_zone = sent.zone.zone_of(&end);
+        if in_zone && scrubbed.rcode == ResponseCode::NXDomain {
+            return self.finish(
+                ResponseCode::NXDomain,
+                Vec::new(),
+                scrubbed,
+                &sent.zone,
+                now,
+                ctx,
+            );
+        }
+        let soa = scrubbed
+            .authority
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA);
+        if in_zone && soa {
+            return self.finish(
+                ResponseCode::NoError,
+                Vec::new(),
+                scrubbed,
+                &sent.zone,
+                now,
+                ctx,
+            );
+        }
+        frame.restart_at(end);
+        self.advance(now, ctx)
+    }
+
+    fn fail_or_advance(
+        &mut self,
+        error: ResolveError,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) -> Action {
+        match self.fail_frame(error) {
+            Some(action) => action,
+            None => self.advance(now, ctx),
+        }
+    }
+
+    /// The top frame is answered: the walk ends, or an NS lookup feeds
+    /// its addresses to the frame below and the walk goes on.
+    fn finish(
+        &mut self,
+        rcode: ResponseCode,
+        data: Vec<Record>,
+        scrubbed: &Scrubbed,
+        zone: &Name,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) -> Action {
+        let Some(mut frame) = self.stack.pop() else {
+            return Action::Fail(ResolveError::Abandoned);
+        };
+        match frame.purpose {
+            Purpose::Client => {
+                let mut answers = std::mem::take(&mut frame.links);
+                answers.extend(data);
+                let authority = scrubbed
+                    .authority
+                    .iter()
+                    .filter(|r| r.record_type() != RecordType::NS)
+                    .cloned()
+                    .collect();
+                Action::Done(Answer {
+                    question: self.question.clone(),
+                    rcode,
+                    answers,
+                    authority,
+                    zone: zone.clone(),
+                    cuts: std::mem::take(&mut self.cuts),
+                    queries: self.queries,
+                })
+            }
+            Purpose::NsAddress { ns } => {
+                let mut ttl = u32::MAX;
+                let addrs: Vec<IpAddr> = data
+                    .iter()
+                    .filter_map(|r| {
+                        let addr = match &r.data {
+                            RData::A(a) => IpAddr::V4(a.0),
+                            RData::AAAA(a) => IpAddr::V6(a.0),
+                            _ => return None,
+                        };
+                        ttl = ttl.min(r.ttl);
+                        Some(addr)
+                    })
+                    .collect();
+                if !addrs.is_empty() {
+                    ctx.delegations.insert_addresses(&ns, &addrs, ttl, now);
+                }
+                if let Some(parent) = self.stack.last_mut() {
+                    if addrs.is_empty() {
+                        parent.ns_failed.push(ns);
+                    } else {
+                        fill(parent, &ns, addrs);
+                    }
+                }
+                self.advance(now, ctx)
+            }
+        }
+    }
+}
+
+enum NsStep {
+    Filled,
+    Pushed(Box<Frame>),
+    Exhausted(ResolveError),
+}
+
+/// Puts `addrs` on NS `ns` of the frame's cut.
+fn fill(frame: &mut Frame, ns: &Name, addrs: Vec<IpAddr>) {
+    if let Some(server) = frame
+        .cut
+        .as_mut()
+        .and_then(|c| c.servers.iter_mut().find(|s| s.name == *ns))
+    {
+        server.addrs = addrs;
+    }
+}
+
+/// The glue addresses of `ns` in a scrubbed referral.
+fn glue_for(glue: &[Record], ns: &Name) -> Vec<IpAddr> {
+    glue.iter()
+        .filter(|r| r.name == *ns)
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}

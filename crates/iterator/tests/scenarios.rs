@@ -1,0 +1,305 @@
+//! Sans-IO scenarios: the walk driven by scripted servers on a fake
+//! clock, for server behaviours the testbed cannot mix in one zone (a
+//! lame or silent server among good ones) and for NXNSAttack-style
+//! referrals built to explode the query count.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anchorage_iterator::config::{Config, Limits, QnameMinimisation};
+use anchorage_iterator::delegation::DelegationCache;
+use anchorage_iterator::infra::InfraCache;
+use anchorage_iterator::walk::{Context, WalkSettings};
+use anchorage_iterator::{
+    Action, Answer, Exchange, Outgoing, Question, ResolveError, RootHints, Walk,
+};
+use anchorage_wire::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use anchorage_wire::proto::rr::{Name, RecordType};
+use anchorage_wire::text::parse_records;
+
+/// Steps after which a scenario is a bug, not a slow walk.
+const MAX_STEPS: usize = 1_000;
+const PORT: u16 = 53;
+
+type Script = Box<dyn Fn(&Question) -> Option<Message>>;
+
+struct World {
+    servers: HashMap<SocketAddr, Script>,
+    delegations: DelegationCache,
+    infra: InfraCache,
+    settings: WalkSettings,
+    now: Instant,
+    log: Vec<Outgoing>,
+}
+
+fn addr(last: u8) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, last], PORT))
+}
+
+fn reply(q: &Question, rcode: ResponseCode, aa: bool, an: &str, ns: &str, ad: &str) -> Message {
+    let mut m = Message::new(0, MessageType::Response, OpCode::Query);
+    m.add_query(Query::query(q.name.clone(), q.qtype));
+    m.metadata.response_code = rcode;
+    m.metadata.authoritative = aa;
+    m.answers = parse_records(an).unwrap();
+    m.authorities = parse_records(ns).unwrap();
+    m.additionals = parse_records(ad).unwrap();
+    m
+}
+
+impl World {
+    fn new(limits: Limits) -> Self {
+        let hints = RootHints::parse(". 86400 IN NS root.\nroot. 86400 IN A 127.0.0.1\n").unwrap();
+        let config = Config {
+            hints: hints.clone(),
+            allow_loopback_upstreams: true,
+            ipv6_upstream: false,
+            upstream_port: PORT,
+            qname_minimisation: QnameMinimisation::Off,
+            limits: Limits {
+                explore_one_in: u32::MAX,
+                ..limits
+            },
+            ..Config::default()
+        };
+        Self {
+            servers: HashMap::new(),
+            delegations: DelegationCache::new(&hints, 1000),
+            infra: InfraCache::new(config.limits, 1000, 1),
+            settings: WalkSettings::from(&config),
+            now: Instant::now(),
+            log: Vec::new(),
+        }
+    }
+
+    fn serve(&mut self, last: u8, script: impl Fn(&Question) -> Option<Message> + 'static) {
+        self.servers.insert(addr(last), Box::new(script));
+    }
+
+    fn resolve(&mut self, name: &str, qtype: RecordType) -> Result<Answer, ResolveError> {
+        let q = Question::new(Name::from_ascii(name).unwrap(), qtype);
+        let mut walk = Walk::new(q, self.settings, self.now);
+        let mut ctx = Context {
+            delegations: &mut self.delegations,
+            servers: &mut self.infra,
+        };
+        let mut action = walk.start(self.now, &mut ctx);
+        for _ in 0..MAX_STEPS {
+            match action {
+                Action::Send(out) => {
+                    let answer = self.servers.get(&out.server).and_then(|s| s(&out.question));
+                    let exchange = if let Some(message) = answer {
+                        Exchange::Reply {
+                            message,
+                            rtt: Duration::from_millis(2),
+                        }
+                    } else {
+                        self.now += out.timeout;
+                        Exchange::Timeout
+                    };
+                    self.log.push(out);
+                    action = walk.on_exchange(exchange, self.now, &mut ctx);
+                }
+                Action::Done(answer) => return Ok(answer),
+                Action::Fail(error) => return Err(error),
+            }
+        }
+        panic!("walk did not end in {MAX_STEPS} steps");
+    }
+}
+
+/// Root on .1 delegates `example.` to a.ns.example (.2) and b.ns.example (.3).
+fn example_world(first: impl Fn(&Question) -> Option<Message> + 'static) -> World {
+    let mut w = World::new(Limits::default());
+    w.serve(1, |q| {
+        Some(reply(
+            q,
+            ResponseCode::NoError,
+            false,
+            "",
+            "example. 3600 IN NS a.ns.example.\nexample. 3600 IN NS b.ns.example.\n",
+            "a.ns.example. 3600 IN A 127.0.0.2\nb.ns.example. 3600 IN A 127.0.0.3\n",
+        ))
+    });
+    w.serve(2, first);
+    w.serve(3, |q| {
+        Some(reply(
+            q,
+            ResponseCode::NoError,
+            true,
+            "www.example. 300 IN A 192.0.2.1\n",
+            "",
+            "",
+        ))
+    });
+    w
+}
+
+#[test]
+fn a_lame_server_among_good_ones_is_skipped_and_remembered() {
+    let mut w = example_world(|q| Some(reply(q, ResponseCode::Refused, false, "", "", "")));
+    let answer = w.resolve("www.example.", RecordType::A).unwrap();
+    assert_eq!(answer.records_of(RecordType::A).count(), 1);
+    let example = Name::from_ascii("example.").unwrap();
+    assert!(w.infra.is_lame(&example, addr(2), w.now));
+    // The next question goes straight to the good server.
+    w.log.clear();
+    w.resolve("www.example.", RecordType::A).unwrap();
+    assert_eq!(
+        w.log.iter().map(|o| o.server).collect::<Vec<_>>(),
+        [addr(3)]
+    );
+}
+
+#[test]
+fn an_unresponsive_server_times_out_and_the_answer_comes_from_another() {
+    let mut w = example_world(|_| None);
+    let answer = w.resolve("www.example.", RecordType::A).unwrap();
+    assert_eq!(answer.records_of(RecordType::A).count(), 1);
+    assert_eq!(answer.queries, 3, "root, silent server, good server");
+    let first = w.log[1].timeout;
+    // The silent server is not asked again while a fast one is known.
+    w.log.clear();
+    w.resolve("www.example.", RecordType::A).unwrap();
+    assert_eq!(
+        w.log.iter().map(|o| o.server).collect::<Vec<_>>(),
+        [addr(3)]
+    );
+    assert!(first >= Duration::from_millis(50));
+}
+
+#[test]
+fn glue_outside_the_child_zone_is_ignored_and_resolved_instead() {
+    let mut w = World::new(Limits::default());
+    // The root's referral carries glue for a name outside `example.`.
+    w.serve(1, |q| {
+        if q.name.to_string().ends_with("net.") {
+            Some(reply(
+                q,
+                ResponseCode::NoError,
+                true,
+                "ns.other.net. 3600 IN A 127.0.0.3\n",
+                "",
+                "",
+            ))
+        } else {
+            Some(reply(
+                q,
+                ResponseCode::NoError,
+                false,
+                "",
+                "example. 3600 IN NS ns.other.net.\n",
+                "ns.other.net. 3600 IN A 127.0.0.66\n",
+            ))
+        }
+    });
+    w.serve(3, |q| {
+        Some(reply(
+            q,
+            ResponseCode::NoError,
+            true,
+            "www.example. 300 IN A 192.0.2.1\n",
+            "",
+            "",
+        ))
+    });
+    let answer = w.resolve("www.example.", RecordType::A).unwrap();
+    assert_eq!(answer.records_of(RecordType::A).count(), 1);
+    assert!(w.log.iter().all(|o| o.server != addr(66)));
+}
+
+#[test]
+fn nxns_referral_resolves_at_most_the_capped_number_of_ns_names() {
+    let mut w = World::new(Limits::default());
+    let ns = (0..50)
+        .map(|i| format!("attack. 3600 IN NS n{i}.victim.\n"))
+        .collect::<Vec<_>>()
+        .concat();
+    w.serve(1, move |q| {
+        let victim = q.name.to_string().ends_with("victim.");
+        let (zone_ns, glue) = if victim {
+            (
+                "victim. 3600 IN NS ns.victim.\n".to_owned(),
+                "ns.victim. 3600 IN A 127.0.0.9\n",
+            )
+        } else {
+            (ns.clone(), "")
+        };
+        Some(reply(q, ResponseCode::NoError, false, "", &zone_ns, glue))
+    });
+    w.serve(9, |q| {
+        Some(reply(
+            q,
+            ResponseCode::NXDomain,
+            true,
+            "",
+            "victim. 300 IN SOA ns.victim. h.victim. 1 2 3 4 300\n",
+            "",
+        ))
+    });
+    let error = w.resolve("www.attack.", RecordType::A).unwrap_err();
+    assert!(
+        matches!(error, ResolveError::NoServerAddress { fetched: 4, .. }),
+        "{error}"
+    );
+    let to_victim = w.log.iter().filter(|o| o.server == addr(9)).count();
+    assert_eq!(to_victim, 4);
+    assert!(w.log.len() <= 10, "{}", w.log.len());
+}
+
+#[test]
+fn query_cap_ends_the_walk_with_servfail() {
+    let mut w = World::new(Limits {
+        max_queries: 5,
+        ..Limits::default()
+    });
+    // Every server refers one label deeper, forever.
+    let depth = std::cell::Cell::new(0usize);
+    w.serve(1, move |q| {
+        depth.set(depth.get() + 1);
+        let child = q.name.trim_to(depth.get());
+        let text = format!("{child} 3600 IN NS ns.{child}\n");
+        let glue = format!("ns.{child} 3600 IN A 127.0.0.1\n");
+        Some(reply(q, ResponseCode::NoError, false, "", &text, &glue))
+    });
+    let error = w.resolve("a.b.c.d.e.f.g.deep.", RecordType::A).unwrap_err();
+    assert_eq!(error, ResolveError::QueryCap { limit: 5 });
+    assert_eq!(w.log.len(), 5);
+    assert_eq!(error.rcode(), ResponseCode::ServFail);
+}
+
+#[test]
+fn deadline_ends_the_walk_when_every_server_is_silent() {
+    let mut w = World::new(Limits {
+        deadline: Duration::from_millis(500),
+        ..Limits::default()
+    });
+    w.serve(1, |_| None);
+    let error = w.resolve("www.example.", RecordType::A).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ResolveError::NoReachableAuthority { .. } | ResolveError::Deadline { .. }
+        ),
+        "{error}"
+    );
+    assert!(w.log[0].timeout <= Duration::from_millis(500));
+}
+
+#[test]
+fn referral_upwards_or_sideways_is_lame_not_followed() {
+    let mut w = example_world(|q| {
+        Some(reply(
+            q,
+            ResponseCode::NoError,
+            false,
+            "",
+            ". 3600 IN NS root.\n",
+            "root. 3600 IN A 127.0.0.66\n",
+        ))
+    });
+    let answer = w.resolve("www.example.", RecordType::A).unwrap();
+    assert_eq!(answer.records_of(RecordType::A).count(), 1);
+    assert!(w.log.iter().all(|o| o.server != addr(66)));
+}

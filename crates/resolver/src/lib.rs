@@ -1,0 +1,30 @@
+//! The resolution pipeline: a stub query in, a complete reply out.
+//!
+//! query → answer-cache hit (no allocation, no wait) → else the iterator
+//! resolves from the root → reply built → stored in the answer cache. RD=0
+//! queries are answered from the cache only; ANY gets the RFC 8482 reply;
+//! upstream failure serves a stale answer where one is kept (RFC 8767).
+//!
+//! # Limitations
+//! No validation yet: replies go out with AD clear (the validator crate is
+//! wired in here once it lands).
+
+mod pipeline;
+mod reply;
+
+use core::future::Future;
+
+use anchorage_wire::QueryView;
+
+pub use pipeline::{Pipeline, PipelineConfig};
+pub use reply::build_reply;
+
+/// What the network front-end asks of the resolver.
+pub trait Resolve: Send + Sync + 'static {
+    /// Writes a complete reply to `query` into `reply` if it can be given
+    /// without waiting (a cache hit, a local answer); returns false otherwise.
+    fn answer_now(&self, query: &QueryView, reply: &mut Vec<u8>) -> bool;
+
+    /// Resolves `query` and returns the complete reply message.
+    fn resolve(&self, query: QueryView) -> impl Future<Output = Vec<u8>> + Send;
+}

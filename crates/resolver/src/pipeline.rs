@@ -1,0 +1,162 @@
+//! The pipeline proper: cache first, then the iterator, then the cache again.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anchorage_cache::Timestamp;
+use anchorage_cache::answer::{AnswerCache, Lookup, StalePolicy};
+use anchorage_cache::limits::CacheLimits;
+use anchorage_iterator::{Question, Recursor};
+use anchorage_wire::QueryView;
+use anchorage_wire::proto::op::ResponseCode;
+use anchorage_wire::proto::rr::rdata::HINFO;
+use anchorage_wire::proto::rr::{RData, Record, RecordType};
+use anchorage_wire::response::{Ede, EdeCode, error_reply};
+
+use core::future::Future;
+
+use crate::Resolve;
+use crate::reply::{build_reply, client_name, reply_message};
+
+/// The IN class (RFC 1035 §3.2.4); other classes are refused.
+const CLASS_IN: u16 = 1;
+/// QTYPE ANY (RFC 1035 §3.2.3), answered per RFC 8482.
+const QTYPE_ANY: u16 = 255;
+/// TTL of the RFC 8482 synthesized HINFO reply (§4.2 leaves it open).
+const ANY_REPLY_TTL: u32 = 3600;
+
+/// Settings of the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineConfig {
+    /// Answer-cache bounds.
+    pub cache: CacheLimits,
+    /// Refresh popular entries in the background just before they expire.
+    pub prefetch: bool,
+}
+
+/// Cache + iterator, shared by every listener.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    recursor: Recursor,
+    answers: AnswerCache,
+    prefetch: bool,
+    epoch: Instant,
+}
+
+impl Pipeline {
+    /// A pipeline resolving with `recursor`.
+    pub fn new(recursor: Recursor, config: &PipelineConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                recursor,
+                answers: AnswerCache::new(config.cache),
+                prefetch: config.prefetch,
+                epoch: Instant::now(),
+            }),
+        }
+    }
+
+    /// The iterator, for its counters.
+    pub fn recursor(&self) -> &Recursor {
+        &self.inner.recursor
+    }
+
+    /// The answer cache, for its counters.
+    pub fn answers(&self) -> &AnswerCache {
+        &self.inner.answers
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp(self.inner.epoch.elapsed().as_secs())
+    }
+
+    /// Resolves `query` upstream, stores the reply, and returns it; on
+    /// failure serves a stale answer if one is kept, else SERVFAIL + EDE.
+    async fn resolve_upstream(&self, query: &QueryView) -> Vec<u8> {
+        let question = Question::new(client_name(query), RecordType::from(query.qtype()));
+        let mut out = Vec::new();
+        match self.inner.recursor.resolve(question).await {
+            Ok(answer) => {
+                build_reply(query, &answer, false, &mut out);
+                let _ = self.inner.answers.insert(&out, self.now());
+            }
+            Err(error) => {
+                let stale = self.inner.answers.lookup(
+                    query,
+                    self.now(),
+                    StalePolicy::UpstreamFailed,
+                    &mut out,
+                );
+                if stale != Lookup::Stale {
+                    let text = error.to_string();
+                    let ede = Ede {
+                        code: error.ede(),
+                        text: &text,
+                    };
+                    error_reply(query, error.rcode(), Some(ede), &mut out);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Resolve for Pipeline {
+    fn answer_now(&self, query: &QueryView, reply: &mut Vec<u8>) -> bool {
+        if query.qclass() != CLASS_IN {
+            error_reply(query, ResponseCode::Refused, None, reply);
+            return true;
+        }
+        if query.qtype() == QTYPE_ANY {
+            any_reply(query, reply);
+            return true;
+        }
+        match self
+            .inner
+            .answers
+            .lookup(query, self.now(), StalePolicy::FreshOnly, reply)
+        {
+            Lookup::Hit { prefetch } => {
+                if prefetch && self.inner.prefetch {
+                    let (me, query) = (self.clone(), *query);
+                    tokio::spawn(async move { me.resolve_upstream(&query).await });
+                }
+                true
+            }
+            Lookup::Miss | Lookup::Stale if !query.recursion_desired() => {
+                // RFC 8914 §4.21: not answering from cache without recursion.
+                let ede = Ede {
+                    code: EdeCode::NotAuthoritative,
+                    text: "recursion not desired and not in cache",
+                };
+                error_reply(query, ResponseCode::Refused, Some(ede), reply);
+                true
+            }
+            Lookup::Miss | Lookup::Stale => false,
+        }
+    }
+
+    fn resolve(&self, query: QueryView) -> impl Future<Output = Vec<u8>> + Send {
+        let me = self.clone();
+        async move { me.resolve_upstream(&query).await }
+    }
+}
+
+/// RFC 8482 §4.2: one synthesized HINFO record instead of everything.
+fn any_reply(query: &QueryView, out: &mut Vec<u8>) {
+    let mut msg = reply_message(query);
+    let hinfo = HINFO::new("RFC8482".to_owned(), String::new());
+    msg.add_answer(Record::from_rdata(
+        client_name(query),
+        ANY_REPLY_TTL,
+        RData::HINFO(hinfo),
+    ));
+    out.clear();
+    if let Ok(bytes) = msg.to_vec() {
+        out.extend_from_slice(&bytes);
+    }
+}

@@ -1,0 +1,67 @@
+//! Replies to stub clients built from the iterator's answers.
+
+use anchorage_iterator::Answer;
+use anchorage_wire::QueryView;
+use anchorage_wire::proto::op::{Edns, Message, OpCode, Query};
+use anchorage_wire::proto::rr::{Name, Record, RecordType};
+use anchorage_wire::response::DEFAULT_UDP_PAYLOAD;
+
+/// Record types a client sees only when it set DO (RFC 4035 §3.2.1).
+fn is_dnssec_type(rtype: RecordType) -> bool {
+    matches!(
+        rtype,
+        RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3 | RecordType::DNSKEY
+    )
+}
+
+/// The question name as the client spelled it.
+pub(crate) fn client_name(query: &QueryView) -> Name {
+    let mut name = Name::from_labels(query.qname().labels()).unwrap_or_else(|_| Name::root());
+    name.set_fqdn(true);
+    name
+}
+
+/// A reply header and question for `query`, with its OPT when it sent one.
+pub(crate) fn reply_message(query: &QueryView) -> Message {
+    let mut msg = Message::response(query.id(), OpCode::Query);
+    msg.metadata.recursion_desired = query.recursion_desired();
+    msg.metadata.recursion_available = true;
+    msg.metadata.checking_disabled = query.checking_disabled();
+    msg.add_query(Query::query(
+        client_name(query),
+        RecordType::from(query.qtype()),
+    ));
+    if let Some(edns) = query.edns() {
+        let mut ours = Edns::new();
+        ours.set_max_payload(DEFAULT_UDP_PAYLOAD);
+        ours.set_dnssec_ok(edns.dnssec_ok());
+        msg.set_edns(ours);
+    }
+    msg
+}
+
+/// Builds the reply to `query` from `answer` into `out`: DNSSEC records
+/// only for DO clients, AD only when `secure` and the client asked for it
+/// with DO or AD (RFC 6840 §5.7).
+pub fn build_reply(query: &QueryView, answer: &Answer, secure: bool, out: &mut Vec<u8>) {
+    let mut msg = reply_message(query);
+    let dnssec = query.dnssec_ok();
+    msg.metadata.response_code = answer.rcode;
+    msg.metadata.authentic_data = secure && (dnssec || query.authentic_data());
+    let wanted = |r: &&Record| {
+        dnssec
+            || !is_dnssec_type(r.record_type())
+            || r.record_type() == RecordType::from(query.qtype())
+    };
+    for record in answer.answers.iter().filter(wanted) {
+        msg.add_answer(record.clone());
+    }
+    for record in answer.authority.iter().filter(wanted) {
+        msg.add_authority(record.clone());
+    }
+    out.clear();
+    // Invariant: every record came from a decoded message, so it encodes.
+    if let Ok(bytes) = msg.to_vec() {
+        out.extend_from_slice(&bytes);
+    }
+}

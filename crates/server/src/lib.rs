@@ -1,0 +1,174 @@
+//! Anchorage's network front-end: stub clients in, replies out.
+//!
+//! UDP and TCP listeners (RFC 1035 §4.2, RFC 7766) on the configured
+//! addresses, one `SO_REUSEPORT` UDP socket per worker, access control
+//! ([`acl`]), replies truncated to the client's size, malformed queries
+//! answered as the RFCs say ([`anchorage_wire::response::rejection_reply`]).
+//! Resolution itself is behind the `resolver` crate's [`Resolve`] trait.
+//!
+//! # Limitations
+//! No batched `recvmmsg`/`sendmmsg` yet; no DNS-over-TLS or HTTPS.
+
+pub mod acl;
+mod handler;
+mod stats;
+mod tcp;
+mod udp;
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use acl::{Access, Acl, AclError};
+pub use anchorage_resolver::Resolve;
+pub use stats::{ServerStats, StatsSnapshot};
+
+/// Largest DNS message over TCP (RFC 1035 §4.2.2: 16-bit length).
+pub const MAX_TCP_MESSAGE: usize = 65_535;
+/// TCP connections served at once; more wait in the kernel's backlog.
+pub const DEFAULT_TCP_CONNECTIONS: usize = 1_024;
+/// Idle time before a TCP connection is closed (RFC 7766 §6.2.3 suggests
+/// seconds, not minutes).
+pub const DEFAULT_TCP_IDLE: Duration = Duration::from_secs(10);
+/// Queries resolved at once on one TCP connection (RFC 7766 §6.2.1.1
+/// pipelining), so one client cannot queue unbounded work.
+pub const DEFAULT_TCP_PIPELINE: usize = 64;
+/// How long shutdown waits for in-flight queries before giving up.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to serve on, UDP and TCP each.
+    pub listen: Vec<SocketAddr>,
+    /// UDP sockets (and receive loops) per address.
+    pub udp_workers: usize,
+    /// Who may query.
+    pub acl: Acl,
+    /// Concurrent TCP connections.
+    pub tcp_connections: usize,
+    /// Idle timeout of a TCP connection.
+    pub tcp_idle: Duration,
+    /// Queries resolved at once per TCP connection.
+    pub tcp_pipeline: usize,
+    /// Drain deadline at shutdown.
+    pub drain: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            udp_workers: 1,
+            acl: Acl::default(),
+            tcp_connections: DEFAULT_TCP_CONNECTIONS,
+            tcp_idle: DEFAULT_TCP_IDLE,
+            tcp_pipeline: DEFAULT_TCP_PIPELINE,
+            drain: DEFAULT_DRAIN,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A socket could not be created, configured or bound.
+    #[error("cannot listen on {proto} {addr}: {source}")]
+    Bind {
+        /// "UDP" or "TCP".
+        proto: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No address to listen on.
+    #[error("no listen address configured")]
+    NoListenAddress,
+}
+
+/// A running server: its bound addresses, its counters, and the way to stop it.
+pub struct Server {
+    local: Vec<SocketAddr>,
+    stats: Arc<ServerStats>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    drain: Duration,
+}
+
+impl Server {
+    /// Binds every listener and starts serving on the current tokio runtime
+    /// (call it from inside one).
+    pub fn start<R: Resolve>(config: &ServerConfig, resolver: Arc<R>) -> Result<Self, ServerError> {
+        if config.listen.is_empty() {
+            return Err(ServerError::NoListenAddress);
+        }
+        let (stop, stopped) = watch::channel(false);
+        let stats = Arc::new(ServerStats::default());
+        let shared = Arc::new(handler::Shared {
+            acl: config.acl.clone(),
+            resolver,
+            stats: Arc::clone(&stats),
+        });
+        let mut tasks = JoinSet::new();
+        let mut local = Vec::new();
+        for &addr in &config.listen {
+            let sockets = udp::bind(addr, config.udp_workers)?;
+            // Port 0 resolves to a real port on the first socket; TCP uses it too.
+            let bound = sockets[0]
+                .local_addr()
+                .map_err(|source| ServerError::Bind {
+                    proto: "UDP",
+                    addr,
+                    source,
+                })?;
+            for socket in sockets {
+                tasks.spawn(udp::serve(socket, Arc::clone(&shared), stopped.clone()));
+            }
+            let listener = tcp::bind(bound)?;
+            tasks.spawn(tcp::serve(
+                listener,
+                Arc::clone(&shared),
+                config.clone(),
+                stopped.clone(),
+            ));
+            local.push(bound);
+        }
+        Ok(Self {
+            local,
+            stats,
+            stop,
+            tasks,
+            drain: config.drain,
+        })
+    }
+
+    /// The addresses actually bound (ports resolved when 0 was asked).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> &Arc<ServerStats> {
+        &self.stats
+    }
+
+    /// Stops accepting queries, lets in-flight ones finish (up to the drain
+    /// deadline), and returns the final counters.
+    pub async fn shutdown(mut self) -> StatsSnapshot {
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(self.drain, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown: in-flight queries still running after the drain deadline");
+            self.tasks.abort_all();
+        }
+        self.stats.snapshot()
+    }
+}
