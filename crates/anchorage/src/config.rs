@@ -7,6 +7,7 @@ use anchorage_cache::{CacheLimits, parse_size};
 use anchorage_iterator::RootHints;
 use anchorage_iterator::config::{Config as IteratorConfig, QnameMinimisation};
 use anchorage_server::{Access, Acl, ServerConfig};
+use anchorage_validator::TrustAnchors;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -24,6 +25,9 @@ pub struct File {
     pub threads: Option<usize>,
     /// Root hints file instead of the built-in IANA hints.
     pub root_hints: Option<PathBuf>,
+    /// Trust-anchor file (DS or DNSKEY records, zone-file text) instead of
+    /// the built-in IANA root anchors.
+    pub trust_anchor: Option<PathBuf>,
     /// Answer-cache size, e.g. "512MiB".
     pub cache_size: Option<Spanned<String>>,
     /// "human" or "json".
@@ -80,6 +84,8 @@ pub struct Settings {
     pub prefetch: bool,
     /// Log format.
     pub log: LogFormat,
+    /// DNSSEC trust anchors.
+    pub anchors: TrustAnchors,
 }
 
 /// One problem in a configuration, with where it is.
@@ -158,6 +164,8 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
 
     let iterator = iterator_settings(file, text, base, &mut problems);
 
+    let anchors = trust_anchors(file, base, &mut problems);
+
     let threads = file
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
@@ -182,6 +190,7 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
         cache,
         prefetch: file.prefetch.unwrap_or(false),
         log,
+        anchors,
     })
 }
 
@@ -267,6 +276,53 @@ fn iterator_settings(
     iterator
 }
 
+/// The trust anchors: the file's, or the built-in IANA root anchors valid
+/// today (KSK-2017 and KSK-2024, root-anchors.xml).
+fn trust_anchors(file: &File, base: &Path, problems: &mut Vec<Problem>) -> TrustAnchors {
+    let text = match &file.trust_anchor {
+        Some(path) => {
+            let path = base.join(path);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => {
+                    problems.push(Problem {
+                        line: None,
+                        message: format!("cannot read trust anchor {}: {e}", path.display()),
+                    });
+                    return TrustAnchors::empty();
+                }
+            }
+        }
+        None => builtin_anchor_text(),
+    };
+    TrustAnchors::from_zone_text(&text).unwrap_or_else(|e| {
+        problems.push(Problem {
+            line: None,
+            message: format!("trust anchor: {e}"),
+        });
+        TrustAnchors::empty()
+    })
+}
+
+/// The built-in root anchors valid now, as DS lines.
+fn builtin_anchor_text() -> String {
+    use std::fmt::Write;
+    let now = std::time::SystemTime::now();
+    let mut text = String::new();
+    for a in anchorage_trust::BUILTIN_ROOT_ANCHORS
+        .iter()
+        .filter(|a| a.is_valid_at(now))
+    {
+        // Invariant: writing to a String cannot fail.
+        let _ = writeln!(
+            text,
+            ". 172800 IN DS {} {} {} {}",
+            a.tag, a.algorithm, a.digest_type, a.digest
+        );
+    }
+    text
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -287,6 +343,8 @@ mod tests {
         );
         assert!(!s.prefetch);
         assert_eq!(s.log, LogFormat::Human);
+        let root = anchorage_wire::proto::rr::Name::root();
+        assert!(s.anchors.closest(&root).is_some(), "built-in root anchors");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use anchorage_iterator::recursor::TokioClock;
 use anchorage_iterator::{Recursor, Transport};
 use anchorage_resolver::{Pipeline, PipelineConfig};
 use anchorage_server::Server;
+use anchorage_validator::{Limits as ValidatorLimits, Validator};
 use clap::{Parser, Subcommand};
 use toml::Spanned;
 
@@ -32,6 +33,10 @@ struct Cli {
     /// Root hints file instead of the built-in IANA root servers.
     #[arg(long)]
     root_hints: Option<PathBuf>,
+    /// Trust-anchor file (DS or DNSKEY, zone-file text) instead of the
+    /// built-in IANA root anchors.
+    #[arg(long)]
+    trust_anchor: Option<PathBuf>,
     /// Answer-cache size, e.g. 512MiB.
     #[arg(long)]
     cache_size: Option<String>,
@@ -147,6 +152,9 @@ fn load(cli: &Cli) -> Result<Settings, Vec<config::Problem>> {
         // Flags are relative to the working directory, not the config file.
         file.root_hints = Some(std::env::current_dir().unwrap_or_default().join(hints));
     }
+    if let Some(anchor) = &cli.trust_anchor {
+        file.trust_anchor = Some(std::env::current_dir().unwrap_or_default().join(anchor));
+    }
     if let Some(size) = &cli.cache_size {
         file.cache_size = Some(flag(size));
     }
@@ -186,8 +194,10 @@ async fn serve(settings: Settings) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("cannot start the resolver: {e}"))?;
+    let validator = Validator::new(Arc::new(settings.anchors), ValidatorLimits::default());
     let pipeline = Pipeline::new(
         recursor,
+        validator,
         &PipelineConfig {
             cache: settings.cache,
             prefetch: settings.prefetch,

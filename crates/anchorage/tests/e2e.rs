@@ -6,13 +6,21 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use anchorage_testbed::manifest::{Category, Manifest};
 use anchorage_testbed::{AddressPlan, HierarchyConfig, Testbed, Validity, build};
 use anchorage_wire::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use anchorage_wire::proto::rr::rdata::opt::EdnsCode;
 use anchorage_wire::proto::rr::{Name, RecordType};
 
-/// Signatures are valid around this time; the resolver does not validate
-/// yet, so only consistency matters.
-const NOW: u32 = 1_800_000_000;
+/// The resolver validates against its own clock, so the testbed signs
+/// around the real time.
+fn now() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    u32::try_from(secs).unwrap()
+}
 /// Testbed servers listen on 127.170.x.y:5453.
 const TESTBED_NET: u8 = 170;
 const TESTBED_PORT: u16 = 5453;
@@ -36,6 +44,8 @@ impl Drop for Resolver {
 fn start(testbed: &Testbed, dir: &std::path::Path) -> Resolver {
     let hints = dir.join("root.hints");
     std::fs::write(&hints, testbed.root_hints()).unwrap();
+    let anchor = dir.join("root.anchor");
+    std::fs::write(&anchor, testbed.trust_anchor()).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_anchorage"))
         .args([
             "--listen",
@@ -46,6 +56,8 @@ fn start(testbed: &Testbed, dir: &std::path::Path) -> Resolver {
         ])
         .arg("--root-hints")
         .arg(&hints)
+        .arg("--trust-anchor")
+        .arg(&anchor)
         .args(["--upstream-port", &TESTBED_PORT.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -122,8 +134,8 @@ fn stub_clients_get_answers_for_every_category_and_sigterm_drains() {
                 net: TESTBED_NET,
                 port: TESTBED_PORT,
             },
-            validity: Validity::around(NOW, 3600, 86_400),
-            defects: false,
+            validity: Validity::around(now(), 3600, 86_400),
+            defects: true,
         })
         .unwrap(),
         1,
@@ -146,7 +158,17 @@ fn stub_clients_get_answers_for_every_category_and_sigterm_drains() {
             let reply = ask(id, &entry.name, rtype, id % 2 == 0);
             assert_eq!(reply.id, id);
             assert!(reply.recursion_available);
-            assert!(!reply.authentic_data, "no validation yet, so never AD");
+            // Even ids ask with DO: AD on every validated secure answer.
+            if id % 2 == 0 && label != "insecure" {
+                assert!(
+                    reply.authentic_data,
+                    "{} {rtype} should be secure",
+                    entry.name
+                );
+            }
+            if label == "insecure" {
+                assert!(!reply.authentic_data, "{} is insecure", entry.name);
+            }
             match label {
                 "nxdomain" => assert_eq!(
                     reply.response_code,
@@ -197,6 +219,8 @@ fn stub_clients_get_answers_for_every_category_and_sigterm_drains() {
     assert!(n >= 12 && buf[3] & 0x0f == 1, "FORMERR");
     assert!(udp(&query(4, "www.z0.com.", RecordType::A, false)).is_some());
 
+    check_bogus_zones(&manifest);
+
     // ANY is answered per RFC 8482, without going upstream.
     let any = ask(5, "z1.com.", RecordType::ANY, false);
     assert_eq!(any.answers.len(), 1);
@@ -205,6 +229,74 @@ fn stub_clients_get_answers_for_every_category_and_sigterm_drains() {
     stop_with_sigterm(&mut resolver);
     testbed.stop();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Broken signatures and keys give SERVFAIL with an Extended DNS Error;
+/// unsupported algorithms give an answer without AD.
+fn check_bogus_zones(manifest: &Manifest) {
+    const SIGNATURE_DEFECTS: [&str; 8] = [
+        "bad-signature",
+        "expired-rrsig",
+        "not-yet-valid-rrsig",
+        "ds-mismatch",
+        "dnskey-signed-by-zsk-only",
+        "missing-rrsigs",
+        "missing-denial",
+        "keytrap",
+    ];
+    let mut checked = 0;
+    for entry in manifest.of("bogus") {
+        let Category::Bogus { reason } = &entry.category else {
+            continue;
+        };
+        if !SIGNATURE_DEFECTS.contains(&reason.as_str()) {
+            continue;
+        }
+        let rtype: RecordType = entry.qtype.parse().unwrap();
+        let packet = query(7, &entry.name, rtype, true);
+        let reply = ask_raw(&packet);
+        let msg = Message::from_vec(&reply).unwrap();
+        assert_eq!(
+            msg.response_code,
+            ResponseCode::ServFail,
+            "{reason}: {}",
+            entry.name
+        );
+        assert!(!msg.authentic_data);
+        let ede = msg.edns.as_ref().and_then(|e| e.option(EdnsCode::from(15)));
+        assert!(ede.is_some(), "{reason}: no EDE");
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        SIGNATURE_DEFECTS.len(),
+        "every signature defect checked"
+    );
+    for entry in manifest
+        .of("insecure")
+        .filter(|e| e.name.contains("d-unsupported"))
+    {
+        let reply = ask(8, &entry.name, RecordType::A, true);
+        assert_eq!(reply.response_code, ResponseCode::NoError, "{}", entry.name);
+        assert!(!reply.authentic_data);
+    }
+}
+
+/// Raw reply bytes for `packet`, retried within the exchange bound.
+fn ask_raw(packet: &[u8]) -> Vec<u8> {
+    let deadline = Instant::now() + EXCHANGE;
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        socket.send_to(packet, RESOLVER).unwrap();
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            return buf[..n].to_vec();
+        }
+        assert!(Instant::now() < deadline, "no answer");
+    }
 }
 
 /// Sends SIGTERM and expects a clean exit within a bound.

@@ -1,13 +1,16 @@
 //! The resolution pipeline: a stub query in, a complete reply out.
 //!
 //! query → answer-cache hit (no allocation, no wait) → else the iterator
-//! resolves from the root → reply built → stored in the answer cache. RD=0
+//! resolves from the root → the validator judges the answer (secure: AD;
+//! bogus: SERVFAIL + EDE; CD=1: unvalidated) → reply built → stored in the
+//! answer cache. RD=0
 //! queries are answered from the cache only; ANY gets the RFC 8482 reply;
 //! upstream failure serves a stale answer where one is kept (RFC 8767).
 //!
 //! # Limitations
-//! No validation yet: replies go out with AD clear (the validator crate is
-//! wired in here once it lands).
+//! Bogus answers are not cached here (the validator holds the bogus zone
+//! state briefly, RFC 9520); cached answers are not capped by their
+//! signatures' remaining lifetime yet.
 
 mod pipeline;
 mod reply;

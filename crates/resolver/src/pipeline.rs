@@ -1,17 +1,18 @@
 //! The pipeline proper: cache first, then the iterator, then the cache again.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anchorage_cache::Timestamp;
 use anchorage_cache::answer::{AnswerCache, Lookup, StalePolicy};
 use anchorage_cache::limits::CacheLimits;
 use anchorage_iterator::{Question, Recursor};
+use anchorage_validator::{Status, Validator};
 use anchorage_wire::QueryView;
 use anchorage_wire::proto::op::ResponseCode;
 use anchorage_wire::proto::rr::rdata::HINFO;
 use anchorage_wire::proto::rr::{RData, Record, RecordType};
-use anchorage_wire::response::{Ede, EdeCode, error_reply};
+use anchorage_wire::response::{Ede, EdeCode, error_reply, set_authentic_data};
 
 use core::future::Future;
 
@@ -42,17 +43,19 @@ pub struct Pipeline {
 
 struct Inner {
     recursor: Recursor,
+    validator: Validator,
     answers: AnswerCache,
     prefetch: bool,
     epoch: Instant,
 }
 
 impl Pipeline {
-    /// A pipeline resolving with `recursor`.
-    pub fn new(recursor: Recursor, config: &PipelineConfig) -> Self {
+    /// A pipeline resolving with `recursor` and validating with `validator`.
+    pub fn new(recursor: Recursor, validator: Validator, config: &PipelineConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 recursor,
+                validator,
                 answers: AnswerCache::new(config.cache),
                 prefetch: config.prefetch,
                 epoch: Instant::now(),
@@ -63,6 +66,11 @@ impl Pipeline {
     /// The iterator, for its counters.
     pub fn recursor(&self) -> &Recursor {
         &self.inner.recursor
+    }
+
+    /// The validator, to swap its anchors.
+    pub fn validator(&self) -> &Validator {
+        &self.inner.validator
     }
 
     /// The answer cache, for its counters.
@@ -80,9 +88,38 @@ impl Pipeline {
         let question = Question::new(client_name(query), RecordType::from(query.qtype()));
         let mut out = Vec::new();
         match self.inner.recursor.resolve(question).await {
-            Ok(answer) => {
-                build_reply(query, &answer, false, &mut out);
+            // CD=1: the data without validation, AD clear (RFC 6840 §5.9);
+            // the cache keys CD, so this never serves a CD=0 client.
+            Ok(answer) if query.checking_disabled() => {
+                build_reply(query, &answer, false, None, &mut out);
                 let _ = self.inner.answers.insert(&out, self.now());
+            }
+            Ok(answer) => {
+                let verdict = self
+                    .inner
+                    .validator
+                    .validate(&answer, &self.inner.recursor, SystemTime::now())
+                    .await;
+                let ede = verdict.ede();
+                let ede_ref = ede.as_ref().map(|(code, text)| (*code, text.as_str()));
+                if let Status::Bogus(_) = verdict.status {
+                    let (code, text) = ede_ref.unwrap_or((EdeCode::DnssecBogus, ""));
+                    error_reply(
+                        query,
+                        ResponseCode::ServFail,
+                        Some(Ede { code, text }),
+                        &mut out,
+                    );
+                    return out;
+                }
+                let secure = verdict.status == Status::Secure;
+                build_reply(query, &answer, secure, ede_ref, &mut out);
+                let _ = self.inner.answers.insert(&out, self.now());
+                // Stored with AD so later asking clients get it; this client
+                // sees AD only if it asked (RFC 6840 §5.7).
+                if secure && !(query.dnssec_ok() || query.authentic_data()) {
+                    set_authentic_data(&mut out, false);
+                }
             }
             Err(error) => {
                 let stale = self.inner.answers.lookup(

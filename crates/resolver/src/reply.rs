@@ -3,8 +3,9 @@
 use anchorage_iterator::Answer;
 use anchorage_wire::QueryView;
 use anchorage_wire::proto::op::{Edns, Message, OpCode, Query};
+use anchorage_wire::proto::rr::rdata::opt::EdnsOption;
 use anchorage_wire::proto::rr::{Name, Record, RecordType};
-use anchorage_wire::response::DEFAULT_UDP_PAYLOAD;
+use anchorage_wire::response::{DEFAULT_UDP_PAYLOAD, EdeCode, MAX_EDE_TEXT, OPTION_EDE};
 
 /// Record types a client sees only when it set DO (RFC 4035 §3.2.1).
 fn is_dnssec_type(rtype: RecordType) -> bool {
@@ -41,13 +42,30 @@ pub(crate) fn reply_message(query: &QueryView) -> Message {
 }
 
 /// Builds the reply to `query` from `answer` into `out`: DNSSEC records
-/// only for DO clients, AD only when `secure` and the client asked for it
-/// with DO or AD (RFC 6840 §5.7).
-pub fn build_reply(query: &QueryView, answer: &Answer, secure: bool, out: &mut Vec<u8>) {
+/// only for DO clients, AD set when `secure` (the caller clears it for
+/// clients that did not ask, RFC 6840 §5.7, after caching), and an
+/// Extended DNS Error when given and the client speaks EDNS.
+pub fn build_reply(
+    query: &QueryView,
+    answer: &Answer,
+    secure: bool,
+    ede: Option<(EdeCode, &str)>,
+    out: &mut Vec<u8>,
+) {
     let mut msg = reply_message(query);
     let dnssec = query.dnssec_ok();
     msg.metadata.response_code = answer.rcode;
-    msg.metadata.authentic_data = secure && (dnssec || query.authentic_data());
+    msg.metadata.authentic_data = secure;
+    if let (Some((code, text)), Some(edns)) = (ede, msg.edns.as_mut()) {
+        let mut data = (code as u16).to_be_bytes().to_vec();
+        let mut end = text.len().min(MAX_EDE_TEXT);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        data.extend_from_slice(&text.as_bytes()[..end]);
+        edns.options_mut()
+            .insert(EdnsOption::Unknown(OPTION_EDE, data));
+    }
     let wanted = |r: &&Record| {
         dnssec
             || !is_dnssec_type(r.record_type())
