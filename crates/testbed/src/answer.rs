@@ -137,7 +137,12 @@ fn positive(
                         &mut out.authority,
                     );
                 }
-                push_opt(nsec3_matching(zone, owner), dnssec, &mut out.authority);
+                if qtype == RecordType::DS && wildcard_proof.is_none() {
+                    // DS NODATA at a delegation (RFC 5155 §7.2.4).
+                    push_no_ds_nsec3(zone, owner, dnssec, out);
+                } else {
+                    push_opt(nsec3_matching(zone, owner), dnssec, &mut out.authority);
+                }
             } else {
                 if wildcard_proof.is_some() {
                     push_opt(nsec_covering(zone, qname), dnssec, &mut out.authority);
@@ -237,22 +242,7 @@ fn referral(zone: &Zone, cut: &Name, dnssec: bool, out: &mut Answer) {
         push_set(ds, dnssec, &mut out.authority);
     } else if dnssec {
         if zone.nsec3().is_some() {
-            if let Some(set) = nsec3_matching(zone, cut) {
-                push_set(set, dnssec, &mut out.authority);
-            } else {
-                {
-                    // Opt-out (RFC 5155 §7.2.7): closest provable encloser
-                    // and the opt-out NSEC3 covering the next closer name.
-                    let parent = cut.base_name();
-                    let closest = closest_provable(zone, &parent);
-                    push_opt(nsec3_matching(zone, &closest), dnssec, &mut out.authority);
-                    push_opt(
-                        nsec3_covering(zone, &next_closer(cut, &closest)),
-                        dnssec,
-                        &mut out.authority,
-                    );
-                }
-            }
+            push_no_ds_nsec3(zone, cut, dnssec, out);
         } else {
             push_opt(node.rrset(RecordType::NSEC), dnssec, &mut out.authority);
         }
@@ -341,6 +331,23 @@ fn closest_encloser(zone: &Zone, qname: &Name) -> Name {
         .map(|n| qname.trim_to(n))
         .find(|n| zone.node(n).is_some())
         .unwrap_or_else(|| zone.origin().clone())
+}
+
+/// NSEC3 proof that `cut` has no DS: its matching NSEC3, or, under
+/// opt-out, the closest provable encloser and the opt-out NSEC3 covering
+/// the next closer name (RFC 5155 §7.2.4, §7.2.7).
+fn push_no_ds_nsec3(zone: &Zone, cut: &Name, dnssec: bool, out: &mut Answer) {
+    if let Some(set) = nsec3_matching(zone, cut) {
+        push_opt(Some(set), dnssec, &mut out.authority);
+        return;
+    }
+    let closest = closest_provable(zone, &cut.base_name());
+    push_opt(nsec3_matching(zone, &closest), dnssec, &mut out.authority);
+    push_opt(
+        nsec3_covering(zone, &next_closer(cut, &closest)),
+        dnssec,
+        &mut out.authority,
+    );
 }
 
 /// The longest ancestor-or-self of `name` with an NSEC3 record.

@@ -159,3 +159,55 @@ fn one_prepared_referral_serves_names_of_any_length_and_case() {
     assert_eq!(long.additionals, short.additionals);
     testbed.stop();
 }
+
+#[test]
+fn ds_nodata_under_opt_out_carries_the_closest_provable_encloser_proof() {
+    let hierarchy = build(HierarchyConfig {
+        seed: 3,
+        zones: 45,
+        addresses: AddressPlan {
+            net: 88,
+            port: 5388,
+        },
+        validity: Validity::around(NOW, 3600, 86_400),
+        defects: false,
+    })
+    .unwrap();
+    let testbed = Testbed::start_with_threads(hierarchy, 1).unwrap();
+    // An unsigned delegation under org., whose NSEC3 chain uses opt-out.
+    let entry = testbed
+        .manifest()
+        .of("insecure")
+        .find(|e| e.name.ends_with(".org."))
+        .expect("an insecure org. zone among 45")
+        .name
+        .clone();
+    let labels: Vec<&str> = entry.trim_end_matches('.').split('.').collect();
+    let zone = format!("{}.org.", labels[labels.len() - 2]);
+    let root: SocketAddr = "127.88.0.1:5388".parse().unwrap();
+    let referral = udp(root, &zone, RecordType::DS, true);
+    let org = referral
+        .additionals
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::A(a) => Some(SocketAddr::new(a.0.into(), 5388)),
+            _ => None,
+        })
+        .expect("glue for org.");
+    let reply = udp(org, &zone, RecordType::DS, true);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(count(&reply.answers, RecordType::DS), 0);
+    assert_eq!(count(&reply.authorities, RecordType::SOA), 1);
+    // RFC 5155 §7.2.4: closest provable encloser (org.) and the opt-out
+    // NSEC3 covering the next closer name.
+    let opt_out = reply.authorities.iter().any(|r| match &r.data {
+        RData::DNSSEC(DNSSECRData::NSEC3(n)) => n.opt_out(),
+        _ => false,
+    });
+    assert!(
+        count(&reply.authorities, RecordType::NSEC3) >= 2,
+        "{zone}: {reply:?}"
+    );
+    assert!(opt_out, "the covering NSEC3 has the opt-out flag");
+    testbed.stop();
+}
