@@ -31,7 +31,8 @@ for _ in $(seq 100); do [ -s "$dir/root.hints" ] && break; sleep 0.1; done
 [ -s "$dir/root.hints" ] || { echo "testbed did not start:"; cat "$dir/testbed.log"; exit 1; }
 
 target/release/anchorage --listen "$resolver:$resolver_port" --threads 2 \
-  --root-hints "$dir/root.hints" --trust-anchor "$dir/root.anchor" --allow-loopback-upstreams \
+  --root-hints "$dir/root.hints" --trust-anchor "$dir/root.anchor" --state-dir "$dir" \
+  --allow-loopback-upstreams \
   --upstream-port "$testbed_port" 2> "$dir/anchorage.log" &
 pids+=($!)
 

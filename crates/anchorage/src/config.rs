@@ -2,18 +2,26 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anchorage_cache::{CacheLimits, parse_size};
 use anchorage_iterator::RootHints;
 use anchorage_iterator::config::{Config as IteratorConfig, QnameMinimisation};
 use anchorage_server::{Access, Acl, ServerConfig};
+use anchorage_trust::{Anchor, Persistence, Timers, anchors_from_text, builtin_root_anchors};
 use anchorage_validator::TrustAnchors;
+use anchorage_wire::proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 
 /// Default listen addresses: loopback only, so a fresh install is not an
 /// open resolver.
 pub const DEFAULT_LISTEN: [&str; 2] = ["127.0.0.1:53", "[::1]:53"];
+/// Where the RFC 5011 state lives unless `state-dir` says otherwise (FHS
+/// `/var/lib`: state that survives reboots).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/anchorage";
+/// The root trust point's state file inside the state directory.
+pub const ROOT_STATE_FILE: &str = "root.state";
 
 /// The file's contents, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +50,28 @@ pub struct File {
     pub prefetch: Option<bool>,
     /// Port of upstream servers (53 on the internet; labs use others).
     pub upstream_port: Option<u16>,
+    /// Follow root KSK rollovers with RFC 5011 (default true); off, the
+    /// anchors are static.
+    pub rfc5011: Option<bool>,
+    /// Directory of the RFC 5011 state file.
+    pub state_dir: Option<PathBuf>,
+    /// If the state directory cannot be written at start-up, keep the state
+    /// in memory with a loud warning instead of refusing to start.
+    pub state_in_memory_on_failure: Option<bool>,
+    /// RFC 5011 add hold-down (default 30d).
+    pub add_hold_down: Option<Spanned<String>>,
+    /// RFC 5011 remove hold-down (default 30d).
+    pub remove_hold_down: Option<Spanned<String>>,
+    /// How long a Missing key stays trusted while another is Valid (default 366d).
+    pub keep_missing: Option<Spanned<String>>,
+    /// Shortest active refresh interval (default 1h).
+    pub min_query_interval: Option<Spanned<String>>,
+    /// Longest active refresh interval (default 15d).
+    pub max_query_interval: Option<Spanned<String>>,
+    /// Shortest retry after a failed probe (default 1h).
+    pub min_retry_interval: Option<Spanned<String>>,
+    /// Longest retry after a failed probe (default 1d).
+    pub max_retry_interval: Option<Spanned<String>>,
     /// Access control.
     pub access: Option<AccessFile>,
 }
@@ -84,8 +114,43 @@ pub struct Settings {
     pub prefetch: bool,
     /// Log format.
     pub log: LogFormat,
-    /// DNSSEC trust anchors.
+    /// DNSSEC trust anchors when RFC 5011 is off.
     pub anchors: TrustAnchors,
+    /// RFC 5011 tracking.
+    pub trust: TrustSettings,
+}
+
+/// Where the tracker's seed anchors come from (logged at start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeedSource {
+    /// The IANA root anchors compiled in.
+    BuiltIn,
+    /// An operator's trust-anchor file, which replaces them.
+    File(PathBuf),
+}
+
+/// The RFC 5011 settings, checked.
+#[derive(Debug, Clone)]
+pub struct TrustSettings {
+    /// Track the root KSK; when false, [`Settings::anchors`] are static.
+    pub rfc5011: bool,
+    /// Directory of the state file.
+    pub state_dir: PathBuf,
+    /// What to do if it cannot be written at start-up.
+    pub persistence: Persistence,
+    /// Hold-downs and probe intervals.
+    pub timers: Timers,
+    /// The tracker's seed when there is no state (root anchors only).
+    pub seed: Vec<Anchor>,
+    /// Where the seed came from.
+    pub seed_source: SeedSource,
+}
+
+impl TrustSettings {
+    /// The root trust point's state file.
+    pub fn state_path(&self) -> PathBuf {
+        self.state_dir.join(ROOT_STATE_FILE)
+    }
 }
 
 /// One problem in a configuration, with where it is.
@@ -164,7 +229,33 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
 
     let iterator = iterator_settings(file, text, base, &mut problems);
 
-    let anchors = trust_anchors(file, base, &mut problems);
+    let rfc5011 = file.rfc5011.unwrap_or(true);
+    let (anchors, seed) = if rfc5011 {
+        (
+            TrustAnchors::empty(),
+            seed_anchors(file, base, &mut problems),
+        )
+    } else {
+        (trust_anchors(file, base, &mut problems), Vec::new())
+    };
+    let trust = TrustSettings {
+        rfc5011,
+        state_dir: file
+            .state_dir
+            .as_ref()
+            .map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |dir| base.join(dir)),
+        persistence: if file.state_in_memory_on_failure == Some(true) {
+            Persistence::InMemoryOnFailure
+        } else {
+            Persistence::Required
+        },
+        timers: timers(file, text, &mut problems),
+        seed,
+        seed_source: file
+            .trust_anchor
+            .as_ref()
+            .map_or(SeedSource::BuiltIn, |p| SeedSource::File(base.join(p))),
+    };
 
     let threads = file
         .threads
@@ -191,7 +282,170 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
         prefetch: file.prefetch.unwrap_or(false),
         log,
         anchors,
+        trust,
     })
+}
+
+/// The RFC 5011 timers: the RFC's, with the file's durations laid over them.
+pub fn timers(file: &File, text: &str, problems: &mut Vec<Problem>) -> Timers {
+    let mut timers = Timers::default();
+    for (key, value, slot) in [
+        (
+            "add-hold-down",
+            &file.add_hold_down,
+            &mut timers.add_hold_down,
+        ),
+        (
+            "remove-hold-down",
+            &file.remove_hold_down,
+            &mut timers.remove_hold_down,
+        ),
+        ("keep-missing", &file.keep_missing, &mut timers.keep_missing),
+        (
+            "min-query-interval",
+            &file.min_query_interval,
+            &mut timers.min_query_interval,
+        ),
+        (
+            "max-query-interval",
+            &file.max_query_interval,
+            &mut timers.max_query_interval,
+        ),
+        (
+            "min-retry-interval",
+            &file.min_retry_interval,
+            &mut timers.min_retry_interval,
+        ),
+        (
+            "max-retry-interval",
+            &file.max_retry_interval,
+            &mut timers.max_retry_interval,
+        ),
+    ] {
+        let Some(value) = value else { continue };
+        match parse_duration(value.get_ref()) {
+            Some(d) => *slot = d,
+            None => problems.push(Problem {
+                line: Some(line_of(text, value.span().start)).filter(|_| !value.span().is_empty()),
+                message: format!(
+                    "{key} {:?} is not a duration such as 30d, 12h, 10m, 5s or 500ms",
+                    value.get_ref()
+                ),
+            }),
+        }
+    }
+    // A configured add hold-down is exact, as Unbound's add-holddown: a lab
+    // value must not be stretched to the set's TTL (RFC 5011 §2.4.1).
+    timers.ttl_extends_add_hold_down = file.add_hold_down.is_none();
+    for (name, min, max) in [
+        (
+            "query",
+            timers.min_query_interval,
+            timers.max_query_interval,
+        ),
+        (
+            "retry",
+            timers.min_retry_interval,
+            timers.max_retry_interval,
+        ),
+    ] {
+        if min.is_zero() {
+            problems.push(Problem {
+                line: None,
+                message: format!("min-{name}-interval must be longer than zero"),
+            });
+        } else if min > max {
+            problems.push(Problem {
+                line: None,
+                message: format!(
+                    "min-{name}-interval {} is longer than max-{name}-interval {}",
+                    format_duration(min),
+                    format_duration(max)
+                ),
+            });
+        }
+    }
+    timers
+}
+
+/// Parses `30d`, `12h`, `10m`, `5s` or `500ms`: a whole number and a unit.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let secs = |per: u64| n.checked_mul(per).map(Duration::from_secs);
+    match unit.trim() {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        _ => None,
+    }
+}
+
+/// A duration in the largest unit [`parse_duration`] reads that divides it.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (per, unit) in [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ] {
+        if ms != 0 && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// The RFC 5011 seed: the file's root anchors, or the built-in IANA root
+/// anchors valid today (KSK-2017 and KSK-2024, root-anchors.xml).
+fn seed_anchors(file: &File, base: &Path, problems: &mut Vec<Problem>) -> Vec<Anchor> {
+    let Some(path) = &file.trust_anchor else {
+        return builtin_root_anchors(SystemTime::now());
+    };
+    let path = base.join(path);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            problems.push(Problem {
+                line: None,
+                message: format!("cannot read trust anchor {}: {e}", path.display()),
+            });
+            return Vec::new();
+        }
+    };
+    anchors_from_text(&text, &Name::root()).unwrap_or_else(|e| {
+        problems.push(Problem {
+            line: None,
+            message: format!(
+                "trust anchor {}: {}{}",
+                path.display(),
+                sentence(&e),
+                if matches!(e, anchorage_trust::AnchorError::WrongOwner { .. }) {
+                    " (RFC 5011 tracks the root only: set rfc5011 = false for other anchors)"
+                } else {
+                    ""
+                }
+            ),
+        });
+        Vec::new()
+    })
+}
+
+/// An error and its causes as one sentence: `outer: inner: innermost`.
+pub fn sentence(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cause = e.source();
+    }
+    out
 }
 
 /// The access rules: the defaults (unless turned off) plus the file's.
@@ -343,8 +597,97 @@ mod tests {
         );
         assert!(!s.prefetch);
         assert_eq!(s.log, LogFormat::Human);
-        let root = anchorage_wire::proto::rr::Name::root();
-        assert!(s.anchors.closest(&root).is_some(), "built-in root anchors");
+        assert!(s.trust.rfc5011, "RFC 5011 on by default");
+        assert_eq!(s.trust.state_dir, Path::new(DEFAULT_STATE_DIR));
+        assert_eq!(s.trust.persistence, Persistence::Required);
+        assert_eq!(s.trust.timers, Timers::default());
+        assert_eq!(s.trust.seed_source, SeedSource::BuiltIn);
+        let tags: Vec<u16> = s.trust.seed.iter().map(Anchor::tag).collect();
+        assert_eq!(
+            tags,
+            [20326, 38696],
+            "built-in root anchors seed the tracker"
+        );
+        let off = parse("rfc5011 = false\n", Path::new("/")).unwrap();
+        assert!(
+            off.anchors.closest(&Name::root()).is_some(),
+            "built-in root anchors, static"
+        );
+    }
+
+    #[test]
+    fn timers_read_durations_and_a_set_add_hold_down_is_exact() {
+        let s = parse(
+            "add-hold-down = \"3s\"\nremove-hold-down = \"2h\"\n\
+             min-query-interval = \"100ms\"\nmax-query-interval = \"1d\"\n\
+             state-dir = \"state\"\nstate-in-memory-on-failure = true\n",
+            Path::new("/etc/anchorage"),
+        )
+        .unwrap();
+        let t = s.trust.timers;
+        assert_eq!(t.add_hold_down, Duration::from_secs(3));
+        assert!(!t.ttl_extends_add_hold_down);
+        assert_eq!(t.remove_hold_down, Duration::from_hours(2));
+        assert_eq!(t.min_query_interval, Duration::from_millis(100));
+        assert_eq!(t.max_query_interval, Duration::from_hours(24));
+        assert_eq!(s.trust.state_dir, Path::new("/etc/anchorage/state"));
+        assert_eq!(s.trust.persistence, Persistence::InMemoryOnFailure);
+        assert!(Timers::default().ttl_extends_add_hold_down);
+    }
+
+    #[test]
+    fn bad_timers_are_reported_with_their_line() {
+        let problems = parse(
+            "threads = 1\nadd-hold-down = \"soon\"\nmin-retry-interval = \"2d\"\n",
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].line, Some(2), "{problems:?}");
+        assert!(problems[0].message.contains("add-hold-down \"soon\""));
+        assert!(
+            problems[1]
+                .message
+                .contains("min-retry-interval 2d is longer than max-retry-interval 1d"),
+            "{problems:?}"
+        );
+        let zero = parse("min-query-interval = \"0s\"\n", Path::new("/")).unwrap_err();
+        assert!(zero[0].message.contains("longer than zero"));
+    }
+
+    #[test]
+    fn durations_parse_and_print_in_the_same_units() {
+        for (text, d) in [
+            ("30d", Duration::from_hours(720)),
+            ("12h", Duration::from_hours(12)),
+            ("10m", Duration::from_mins(10)),
+            ("5s", Duration::from_secs(5)),
+            ("500ms", Duration::from_millis(500)),
+        ] {
+            assert_eq!(parse_duration(text), Some(d), "{text}");
+            assert_eq!(format_duration(d), text);
+        }
+        for bad in ["", "5", "d", "5 weeks", "-1s", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_non_root_anchor_file_needs_rfc5011_off() {
+        let dir = std::env::temp_dir().join(format!("anchorage-anchor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("anchor"),
+            "example. 3600 IN DS 1 13 2 \
+             0000000000000000000000000000000000000000000000000000000000000000\n",
+        )
+        .unwrap();
+        let problems = parse("trust-anchor = \"anchor\"\n", &dir).unwrap_err();
+        assert!(
+            problems[0].message.contains("set rfc5011 = false"),
+            "{problems:?}"
+        );
+        assert!(parse("trust-anchor = \"anchor\"\nrfc5011 = false\n", &dir).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

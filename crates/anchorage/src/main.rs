@@ -1,7 +1,10 @@
 //! `anchorage`: the resolver's process — flags and config, logging,
-//! listeners, and a clean stop on SIGTERM/SIGINT.
+//! listeners, the RFC 5011 probing shell, the `trust` commands, and a
+//! clean stop on SIGTERM/SIGINT.
 
 mod config;
+mod probe;
+mod trust_command;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,10 +15,11 @@ use anchorage_iterator::{Recursor, Transport};
 use anchorage_resolver::{Pipeline, PipelineConfig};
 use anchorage_server::Server;
 use anchorage_validator::{Limits as ValidatorLimits, Validator};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use toml::Spanned;
 
 use crate::config::{File, LogFormat, Settings};
+use crate::probe::{Clock, SystemClock};
 
 /// A DNSSEC-validating recursive resolver.
 #[derive(Debug, Parser)]
@@ -34,9 +38,20 @@ struct Cli {
     #[arg(long)]
     root_hints: Option<PathBuf>,
     /// Trust-anchor file (DS or DNSKEY, zone-file text) instead of the
-    /// built-in IANA root anchors.
+    /// built-in IANA root anchors; with RFC 5011 on, the tracker's seed.
     #[arg(long)]
     trust_anchor: Option<PathBuf>,
+    /// Follow root KSK rollovers with RFC 5011 (default true).
+    #[arg(long, value_name = "BOOL")]
+    rfc5011: Option<bool>,
+    /// Directory of the RFC 5011 state file (default /var/lib/anchorage).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// If the state directory cannot be written, run with the state in memory.
+    #[arg(long)]
+    state_in_memory_on_failure: bool,
+    #[command(flatten)]
+    timers: TimerFlags,
     /// Answer-cache size, e.g. 512MiB.
     #[arg(long)]
     cache_size: Option<String>,
@@ -53,6 +68,52 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// RFC 5011 timers (durations such as 30d, 12h, 10s, 500ms); labs shorten them.
+#[derive(Debug, Default, Args)]
+struct TimerFlags {
+    /// Add hold-down (default 30d).
+    #[arg(long)]
+    add_hold_down: Option<String>,
+    /// Remove hold-down (default 30d).
+    #[arg(long)]
+    remove_hold_down: Option<String>,
+    /// How long a Missing key is kept while another is Valid (default 366d).
+    #[arg(long)]
+    keep_missing: Option<String>,
+    /// Shortest refresh interval (default 1h).
+    #[arg(long)]
+    min_query_interval: Option<String>,
+    /// Longest refresh interval (default 15d).
+    #[arg(long)]
+    max_query_interval: Option<String>,
+    /// Shortest retry after a failed probe (default 1h).
+    #[arg(long)]
+    min_retry_interval: Option<String>,
+    /// Longest retry after a failed probe (default 1d).
+    #[arg(long)]
+    max_retry_interval: Option<String>,
+}
+
+impl TimerFlags {
+    /// Lays the flags given over the file's keys.
+    fn apply(&self, file: &mut File) {
+        let flag = |s: &String| Spanned::new(0..0, s.clone());
+        for (value, slot) in [
+            (&self.add_hold_down, &mut file.add_hold_down),
+            (&self.remove_hold_down, &mut file.remove_hold_down),
+            (&self.keep_missing, &mut file.keep_missing),
+            (&self.min_query_interval, &mut file.min_query_interval),
+            (&self.max_query_interval, &mut file.max_query_interval),
+            (&self.min_retry_interval, &mut file.min_retry_interval),
+            (&self.max_retry_interval, &mut file.max_retry_interval),
+        ] {
+            if let Some(value) = value {
+                *slot = Some(flag(value));
+            }
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check a configuration file and report every problem with its line.
@@ -60,12 +121,41 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// RFC 5011 trust anchors: list the state, or simulate a root KSK roll.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrustCommand {
+    /// Print every tracked root key from the state file (no network).
+    List {
+        /// Directory of the state file (default: the config's state-dir).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Run a whole root KSK roll against an in-process signing root on an
+    /// accelerated clock and print the timeline; exits 1 unless it passes.
+    Simulate {
+        /// Simulated start, UTC (e.g. 2026-10-11T00:00:00Z); default now.
+        #[arg(long)]
+        start: Option<String>,
+        /// Seed of the simulated root's keys.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        timers: TimerFlags,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::CheckConfig { file }) = &cli.command {
-        return check_config(file);
+    match &cli.command {
+        Some(Command::CheckConfig { file }) => return check_config(file),
+        Some(Command::Trust { command }) => return trust(&cli, command),
+        None => {}
     }
     let settings = match load(&cli) {
         Ok(s) => s,
@@ -119,6 +209,60 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
+/// `anchorage trust ...`: prints to stdout, one sentence on stderr on failure.
+fn trust(cli: &Cli, command: &TrustCommand) -> ExitCode {
+    let result = match command {
+        TrustCommand::List { state_dir } => load(cli)
+            .map_err(|problems| {
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .and_then(|settings| {
+                let dir = state_dir.clone().unwrap_or(settings.trust.state_dir);
+                trust_command::list(&dir, settings.trust.timers).map(|text| (text, true))
+            }),
+        TrustCommand::Simulate {
+            start,
+            seed,
+            timers,
+        } => simulation_start(start.as_deref()).and_then(|start| {
+            let mut file = File::default();
+            timers.apply(&mut file);
+            let mut problems = Vec::new();
+            let timers = config::timers(&file, "", &mut problems);
+            if let Some(problem) = problems.first() {
+                return Err(problem.to_string());
+            }
+            trust_command::simulate_roll(start, timers, *seed)
+        }),
+    };
+    match result {
+        Ok((text, passed)) => {
+            print!("{text}");
+            if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(message) => {
+            eprintln!("anchorage: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn simulation_start(text: Option<&str>) -> Result<std::time::SystemTime, String> {
+    match text {
+        None => Ok(SystemClock.now()),
+        Some(text) => anchorage_trust::utc::parse_utc(text)
+            .map_err(|e| format!("--start {text:?}: {}", config::sentence(&e))),
+    }
+}
+
 /// The config file (if any) with the flags laid over it.
 fn load(cli: &Cli) -> Result<Settings, Vec<config::Problem>> {
     let (mut file, text, base) = match &cli.config {
@@ -164,6 +308,14 @@ fn load(cli: &Cli) -> Result<Settings, Vec<config::Problem>> {
     if cli.allow_loopback_upstreams {
         file.allow_loopback_upstreams = Some(true);
     }
+    file.rfc5011 = cli.rfc5011.or(file.rfc5011);
+    if let Some(dir) = &cli.state_dir {
+        file.state_dir = Some(std::env::current_dir().unwrap_or_default().join(dir));
+    }
+    if cli.state_in_memory_on_failure {
+        file.state_in_memory_on_failure = Some(true);
+    }
+    cli.timers.apply(&mut file);
     file.upstream_port = cli.upstream_port.or(file.upstream_port);
     config::settle(&file, &text, &base)
 }
@@ -173,6 +325,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
@@ -181,6 +334,18 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
+    // The state file is checked before anything is bound or sent: a bad
+    // one stops the start with nothing half-running.
+    let shell = if settings.trust.rfc5011 {
+        Some(probe::start(&settings.trust, Arc::new(SystemClock))?)
+    } else {
+        tracing::info!("RFC 5011 off: the root trust anchors are static");
+        None
+    };
+    let anchors = match &shell {
+        Some(shell) => shell.validator_anchors(),
+        None => settings.anchors,
+    };
     let seed = u64::from(std::process::id()) ^ 0x5eed_a4c8_07a6_e000;
     let transport = Transport::new(
         settings.iterator.edns_payload,
@@ -194,38 +359,51 @@ async fn serve(settings: Settings) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("cannot start the resolver: {e}"))?;
-    let validator = Validator::new(Arc::new(settings.anchors), ValidatorLimits::default());
-    let pipeline = Pipeline::new(
+    let stop = stop_signal();
+    let validator = Validator::new(Arc::new(anchors), ValidatorLimits::default());
+    let pipeline = Arc::new(Pipeline::new(
         recursor,
         validator,
         &PipelineConfig {
             cache: settings.cache,
             prefetch: settings.prefetch,
         },
-    );
-    let server = Server::start(&settings.server, Arc::new(pipeline)).map_err(|e| e.to_string())?;
+    ));
+    let server =
+        Server::start(&settings.server, Arc::clone(&pipeline)).map_err(|e| e.to_string())?;
     for addr in server.local_addrs() {
         tracing::info!(%addr, "serving UDP and TCP");
     }
-    wait_for_signal().await;
+    let probing = shell.map(|shell| tokio::spawn(shell.run(pipeline)));
+    stop.await;
     tracing::info!("stopping: draining queries in flight");
+    if let Some(task) = probing {
+        // The state was saved after the last probe; a save never spans an await.
+        task.abort();
+    }
     let stats = server.shutdown().await;
     tracing::info!(udp = stats.udp_queries, tcp = stats.tcp_queries, "stopped");
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and SIGINT handlers now and returns the wait for
+/// either: installed before the listeners start, so a signal sent as soon
+/// as the service is up drains it instead of killing it.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the process still stops on SIGKILL.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            // Without signal handlers the process still stops on SIGKILL.
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

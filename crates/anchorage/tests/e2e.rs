@@ -58,6 +58,8 @@ fn start(testbed: &Testbed, dir: &std::path::Path) -> Resolver {
         .arg(&hints)
         .arg("--trust-anchor")
         .arg(&anchor)
+        .arg("--state-dir")
+        .arg(dir)
         .args(["--upstream-port", &TESTBED_PORT.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -366,6 +368,8 @@ fn bad_configuration_is_one_sentence_and_a_nonzero_exit() {
         ])
         .arg("--root-hints")
         .arg(&hints)
+        .arg("--state-dir")
+        .arg(&dir)
         .output()
         .unwrap();
     assert!(!out.status.success());

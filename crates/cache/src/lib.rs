@@ -4,11 +4,14 @@
 //!   patched fields, no parsing and no allocation ([`answer`]).
 //! - [`NegativeCache`]: NXDOMAIN and NODATA with SOA and proofs, RFC 2308
 //!   TTLs ([`negative`]).
+//! - [`AggressiveCache`]: validated NSEC/NSEC3 ranges per zone, answering
+//!   NXDOMAIN and NODATA for names never asked (RFC 8198, [`aggressive`]).
 //! - memory accounting and the sharded LRU under every cache ([`memory`]).
 //!
 //! Nothing here reads a clock: every call that depends on time takes `now`
 //! as a [`Timestamp`].
 
+pub mod aggressive;
 pub mod answer;
 pub mod limits;
 pub mod memory;
@@ -16,6 +19,9 @@ pub mod negative;
 pub mod stats;
 pub mod walk;
 
+pub use aggressive::{
+    AggressiveAnswer, AggressiveCache, AggressiveError, Nsec3Hasher, VerifyHasher,
+};
 pub use answer::{AnswerCache, InsertError, Lookup, StalePolicy};
 pub use limits::{CacheLimits, parse_size};
 pub use negative::{Denial, NegativeAnswer, NegativeCache, NegativeError};

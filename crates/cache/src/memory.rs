@@ -1,23 +1,19 @@
 //! Memory accounting and the sharded, byte-bounded LRU every cache uses.
 //!
-//! Each cache is split into shards chosen by key hash, each shard a
-//! `lru::LruCache` behind its own mutex with its own share of the byte
-//! budget. What a shard charges is what it really holds on the heap: the
-//! LRU node of each entry, the heap bytes the entry owns, the allocator's
-//! per-block overhead, and the hash table, sized as `hashbrown` sizes it.
+//! Each cache is split into shards chosen by key hash, each shard behind
+//! its own mutex with its own share of the byte budget. A shard is an
+//! open-addressing index over a slab of entries linked in LRU order (see
+//! [`Shard`]), laid out so a hit costs few cache misses. What a shard
+//! charges is what it really holds on the heap: index, slab and free list
+//! at their allocated capacity, and the heap blocks each value owns, with
+//! the allocator's per-block overhead.
 //!
 //! # Limitations
-//! While the hash table grows, old and new tables live together for the
-//! length of one rehash; the charge covers the larger one only. The table
-//! charge assumes the worst growth `hashbrown` can reach for the highest
-//! entry count seen (tombstones can double it), so it may overstate what a
-//! shard holds, never understate it.
+//! While the index grows, old and new index live together for the length
+//! of one rehash; the charge covers the new one only.
 
-use std::hash::{BuildHasher, Hasher};
 use std::mem::size_of;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use lru::LruCache;
 
 /// Smallest block glibc's malloc hands out, header included (glibc
 /// `MINSIZE` on 64-bit targets).
@@ -27,12 +23,6 @@ pub const MALLOC_MIN_BLOCK: usize = 32;
 pub const MALLOC_HEADER: usize = 8;
 /// Alignment malloc rounds every block to (glibc `MALLOC_ALIGNMENT`).
 pub const MALLOC_ALIGN: usize = 16;
-/// Bytes of one hash-table slot in `lru`'s map: a key pointer and a node
-/// pointer.
-const TABLE_SLOT: usize = 2 * size_of::<usize>();
-/// Control bytes `hashbrown` adds past the last bucket (its SSE2 group width).
-const TABLE_TAIL: usize = 16;
-
 /// Heap bytes one allocation of `size` bytes really takes.
 pub fn block_bytes(size: usize) -> usize {
     if size == 0 {
@@ -43,21 +33,8 @@ pub fn block_bytes(size: usize) -> usize {
         .max(MALLOC_MIN_BLOCK)
 }
 
-/// Heap bytes of the LRU node holding one `V` under a `u64` key: the key,
-/// the value and the two list pointers `lru` keeps, in one boxed block.
-pub fn node_bytes<V>() -> usize {
-    block_bytes(size_of::<(u64, V, usize, usize)>())
-}
-
-/// Heap bytes of `lru`'s hash table with `buckets` buckets.
-fn table_bytes(buckets: usize) -> usize {
-    if buckets == 0 {
-        return 0;
-    }
-    block_bytes(buckets * TABLE_SLOT + buckets + TABLE_TAIL)
-}
-
-/// How many entries a `hashbrown` table of `buckets` buckets holds before
+/// How many entries a `hashbrown` table (std's `HashMap`, which the
+/// aggressive store uses) of `buckets` buckets holds before
 /// it grows (7/8 load, one free slot in tiny tables).
 fn table_capacity(buckets: usize) -> usize {
     if buckets < 8 {
@@ -87,42 +64,6 @@ pub(crate) trait HeapSize {
     fn heap_bytes(&self) -> usize;
 }
 
-/// Passes a precomputed `u64` key hash through as the table hash.
-///
-/// Keys are already hashed with a per-process random SipHash key, so
-/// hashing them again would only cost time.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct PassThrough;
-
-/// The hasher [`PassThrough`] builds.
-#[derive(Debug, Default)]
-pub(crate) struct PassThroughHasher(u64);
-
-impl Hasher for PassThroughHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys reach this hasher; fold anything else in anyway.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl BuildHasher for PassThrough {
-    type Hasher = PassThroughHasher;
-
-    fn build_hasher(&self) -> PassThroughHasher {
-        PassThroughHasher(0)
-    }
-}
-
 /// Counters one shard keeps under its own lock, so hits never bounce a
 /// shared cache line between cores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -146,108 +87,321 @@ pub struct TooLarge {
     pub budget: usize,
 }
 
-/// A value with the shard tick of its last move to the front.
-struct Slot<V> {
+/// End of an LRU list link.
+const NIL: u32 = u32::MAX;
+/// Index slot bits holding the top half of the key hash; the low half
+/// holds the entry's slab position plus one, zero meaning empty.
+const TAG_MASK: u64 = 0xFFFF_FFFF_0000_0000;
+/// Smallest index and slab sizes.
+const MIN_SLOTS: usize = 16;
+
+/// One stored value, its key hash and its LRU links, in the slab.
+struct Entry<V> {
+    hash: u64,
+    /// Shard tick of the entry's last move to the front (wrapping).
+    touched: u32,
+    prev: u32,
+    next: u32,
     value: V,
-    touched: u64,
 }
 
-/// One shard: an LRU list and what it costs.
+/// A slab slot: an entry, or a link in the chain of free slots.
+enum Slot<V> {
+    Used(Entry<V>),
+    Free { next: u32 },
+}
+
+/// One shard: an open-addressing index (linear probing, backward-shift
+/// removal) of hash tags and slab positions, entries in one slab `Vec`
+/// with an intrusive LRU list, and what it all costs.
 ///
-/// A hit on an entry that moved to the front less than a quarter of the
+/// A hit reads one index slot, one slab entry and the value's own heap
+/// block. A hit on an entry moved to the front less than a quarter of the
 /// shard's length ago leaves it in place: it is already among the most
-/// recent quarter, and not moving it spares two cache misses and the list
-/// writes on the hottest entries. Eviction order is exact LRU otherwise.
+/// recent quarter, and not moving it spares the writes to its neighbours.
+/// Eviction order is exact LRU otherwise.
 pub(crate) struct Shard<V> {
-    lru: LruCache<u64, Slot<V>, PassThrough>,
+    index: Vec<u64>,
+    slab: Vec<Slot<V>>,
+    /// First free slab slot, chained through `Slot::Free`.
+    free: u32,
+    head: u32,
+    tail: u32,
+    len: usize,
     /// Counts moves to the front.
-    tick: u64,
+    tick: u32,
     budget: usize,
-    entry_bytes: usize,
-    high_water: usize,
+    /// Heap bytes the values own.
+    value_bytes: usize,
     pub(crate) counters: ShardCounters,
 }
 
 impl<V: HeapSize> Shard<V> {
     fn new(budget: usize) -> Self {
         Self {
-            lru: LruCache::unbounded_with_hasher(PassThrough),
+            index: Vec::new(),
+            slab: Vec::new(),
+            free: NIL,
+            head: NIL,
+            tail: NIL,
+            len: 0,
             tick: 0,
             budget,
-            entry_bytes: 0,
-            high_water: 0,
+            value_bytes: 0,
             counters: ShardCounters::default(),
         }
     }
 
-    /// Bytes one entry costs: its node and what it owns.
-    fn charge(value: &V) -> usize {
-        node_bytes::<Slot<V>>() + value.heap_bytes()
+    /// Bytes of index and slab with the given capacities.
+    fn table_bytes(index_slots: usize, slab_slots: usize) -> usize {
+        block_bytes(index_slots * size_of::<u64>()) + block_bytes(slab_slots * size_of::<Slot<V>>())
     }
 
-    /// Bytes this shard holds: entries and hash table.
+    /// Bytes this shard holds: index, slab and values.
     pub(crate) fn bytes(&self) -> usize {
-        self.entry_bytes + table_bytes(worst_case_buckets(self.high_water))
+        Self::table_bytes(self.index.capacity(), self.slab.capacity()) + self.value_bytes
     }
 
     /// Number of entries.
     pub(crate) fn len(&self) -> usize {
-        self.lru.len()
+        self.len
+    }
+
+    /// Index position and slab position of the entry under `hash`.
+    fn find(&self, hash: u64) -> Option<(usize, u32)> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let mask = self.index.len() - 1;
+        let mut pos = (hash as usize) & mask;
+        loop {
+            let slot = self.index[pos];
+            if slot == 0 {
+                return None;
+            }
+            if slot & TAG_MASK == hash & TAG_MASK {
+                let at = (slot as u32) - 1;
+                if matches!(&self.slab[at as usize], Slot::Used(e) if e.hash == hash) {
+                    return Some((pos, at));
+                }
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    fn entry(&self, at: u32) -> &Entry<V> {
+        match &self.slab[at as usize] {
+            Slot::Used(e) => e,
+            // Invariant: the index and list only name used slab slots.
+            Slot::Free { .. } => unreachable!("index or list names a free slot"),
+        }
+    }
+
+    fn entry_mut(&mut self, at: u32) -> &mut Entry<V> {
+        match &mut self.slab[at as usize] {
+            Slot::Used(e) => e,
+            // Invariant: the index and list only name used slab slots.
+            Slot::Free { .. } => unreachable!("index or list names a free slot"),
+        }
+    }
+
+    fn unlink(&mut self, at: u32) {
+        let (prev, next) = {
+            let e = self.entry(at);
+            (e.prev, e.next)
+        };
+        match prev {
+            NIL => self.head = next,
+            p => self.entry_mut(p).next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.entry_mut(n).prev = prev,
+        }
+    }
+
+    fn push_front(&mut self, at: u32) {
+        self.tick = self.tick.wrapping_add(1);
+        let (head, tick) = (self.head, self.tick);
+        let e = self.entry_mut(at);
+        e.prev = NIL;
+        e.next = head;
+        e.touched = tick;
+        match head {
+            NIL => self.tail = at,
+            h => self.entry_mut(h).prev = at,
+        }
+        self.head = at;
     }
 
     /// The entry under `hash`, marked most recently used.
     pub(crate) fn get_mut(&mut self, hash: u64) -> Option<&mut V> {
-        let recent = (self.lru.len() / 4) as u64;
-        let touched = self.lru.peek(&hash)?.touched;
-        if self.tick - touched <= recent {
-            return self.lru.peek_mut(&hash).map(|slot| &mut slot.value);
+        let (_, at) = self.find(hash)?;
+        let recent = (self.len / 4) as u32;
+        if self.tick.wrapping_sub(self.entry(at).touched) > recent {
+            self.unlink(at);
+            self.push_front(at);
         }
-        self.tick += 1;
-        let slot = self.lru.get_mut(&hash)?;
-        slot.touched = self.tick;
-        Some(&mut slot.value)
+        Some(&mut self.entry_mut(at).value)
     }
 
     /// The entry under `hash`, leaving the LRU order alone.
     #[cfg(test)]
     pub(crate) fn peek(&self, hash: u64) -> Option<&V> {
-        self.lru.peek(&hash).map(|slot| &slot.value)
+        self.find(hash).map(|(_, at)| &self.entry(at).value)
+    }
+
+    /// Takes the entry at index position `pos` (slab position `at`) out.
+    fn remove_at(&mut self, pos: usize, at: u32) -> V {
+        self.unlink(at);
+        // Backward-shift deletion keeps every probe run unbroken.
+        let mask = self.index.len() - 1;
+        let (mut hole, mut probe) = (pos, pos);
+        loop {
+            probe = (probe + 1) & mask;
+            let slot = self.index[probe];
+            if slot == 0 {
+                break;
+            }
+            let home = (self.entry((slot as u32) - 1).hash as usize) & mask;
+            let stays = if hole <= probe {
+                hole < home && home <= probe
+            } else {
+                hole < home || home <= probe
+            };
+            if !stays {
+                self.index[hole] = slot;
+                hole = probe;
+            }
+        }
+        self.index[hole] = 0;
+        self.len -= 1;
+        let freed = Slot::Free { next: self.free };
+        self.free = at;
+        match std::mem::replace(&mut self.slab[at as usize], freed) {
+            Slot::Used(entry) => {
+                self.value_bytes -= entry.value.heap_bytes();
+                entry.value
+            }
+            // Invariant: `find` returned a used slot.
+            Slot::Free { .. } => unreachable!("removed a free slot"),
+        }
     }
 
     /// Removes the entry under `hash`, counting it as expired.
     pub(crate) fn expire(&mut self, hash: u64) {
-        if let Some(old) = self.lru.pop(&hash) {
-            self.entry_bytes -= Self::charge(&old.value);
+        if let Some((pos, at)) = self.find(hash) {
+            self.remove_at(pos, at);
             self.counters.expirations += 1;
+        }
+    }
+
+    fn evict_lru(&mut self) -> bool {
+        if self.tail == NIL {
+            return false;
+        }
+        let hash = self.entry(self.tail).hash;
+        // Invariant: every listed entry is indexed.
+        let (pos, at) = self.find(hash).expect("listed entry is indexed");
+        self.remove_at(pos, at);
+        self.counters.evictions += 1;
+        true
+    }
+
+    /// Index and slab capacities needed for one more entry.
+    fn grown(&self) -> (usize, usize) {
+        // Up to 7/8 full: with eight slots to a cache line, even a long
+        // linear probe run stays within one or two lines.
+        let index = if (self.len + 1) * 8 > self.index.len() * 7 {
+            (self.index.len() * 2).max(MIN_SLOTS)
+        } else {
+            self.index.len()
+        };
+        // The slab grows by half, not double: its spare capacity is
+        // charged, and halves waste less of the budget on average.
+        let slab = if self.free == NIL && self.slab.len() == self.slab.capacity() {
+            (self.slab.capacity() + self.slab.capacity() / 2).max(MIN_SLOTS)
+        } else {
+            self.slab.capacity()
+        };
+        (index, slab)
+    }
+
+    fn rehash(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.index, vec![0; slots]);
+        let mask = slots - 1;
+        for slot in old.into_iter().filter(|&s| s != 0) {
+            let mut pos = (self.entry((slot as u32) - 1).hash as usize) & mask;
+            while self.index[pos] != 0 {
+                pos = (pos + 1) & mask;
+            }
+            self.index[pos] = slot;
         }
     }
 
     /// Stores `value` under `hash`, replacing any entry there and evicting
     /// least recently used entries until the shard fits its budget.
     pub(crate) fn insert(&mut self, hash: u64, value: V) -> Result<(), TooLarge> {
-        if let Some(old) = self.lru.pop(&hash) {
-            self.entry_bytes -= Self::charge(&old.value);
+        if let Some((pos, at)) = self.find(hash) {
+            self.remove_at(pos, at);
         }
-        let charge = Self::charge(&value);
-        let fits = |shard: &Self| {
-            let entries = shard.high_water.max(shard.lru.len() + 1);
-            shard.entry_bytes + charge + table_bytes(worst_case_buckets(entries)) <= shard.budget
-        };
-        while !fits(self) {
-            let Some((_, old)) = self.lru.pop_lru() else {
+        let charge = value.heap_bytes();
+        let needed = charge + Self::table_bytes(MIN_SLOTS, MIN_SLOTS);
+        if needed > self.budget {
+            return Err(TooLarge {
+                needed,
+                budget: self.budget,
+            });
+        }
+        loop {
+            let (index, slab) = self.grown();
+            let tables = Self::table_bytes(index.max(self.index.capacity()), slab);
+            if self.value_bytes + charge + tables <= self.budget {
+                break;
+            }
+            if !self.evict_lru() {
                 return Err(TooLarge {
-                    needed: charge + table_bytes(worst_case_buckets(1)),
+                    needed,
                     budget: self.budget,
                 });
-            };
-            self.entry_bytes -= Self::charge(&old.value);
-            self.counters.evictions += 1;
+            }
         }
-        self.entry_bytes += charge;
-        self.tick += 1;
-        let touched = self.tick;
-        self.lru.put(hash, Slot { value, touched });
-        self.high_water = self.high_water.max(self.lru.len());
+        let (index, slab) = self.grown();
+        if slab > self.slab.capacity() {
+            self.slab.reserve_exact(slab - self.slab.len());
+        }
+        if index > self.index.len() {
+            self.rehash(index);
+        }
+        let entry = Entry {
+            hash,
+            touched: 0,
+            prev: NIL,
+            next: NIL,
+            value,
+        };
+        let at = if self.free == NIL {
+            self.slab.push(Slot::Used(entry));
+            // Invariant: the slab stays under u32::MAX slots, far more
+            // than any shard budget allows.
+            (self.slab.len() - 1) as u32
+        } else {
+            let at = self.free;
+            let used = Slot::Used(entry);
+            if let Slot::Free { next } = std::mem::replace(&mut self.slab[at as usize], used) {
+                self.free = next;
+            }
+            at
+        };
+        let mask = self.index.len() - 1;
+        let mut pos = (hash as usize) & mask;
+        while self.index[pos] != 0 {
+            pos = (pos + 1) & mask;
+        }
+        self.index[pos] = (hash & TAG_MASK) | u64::from(at + 1);
+        self.push_front(at);
+        self.len += 1;
+        self.value_bytes += charge;
         self.counters.inserts += 1;
         Ok(())
     }
@@ -277,8 +431,8 @@ impl<V: HeapSize> Sharded<V> {
 
     /// Locks the shard that owns `hash`.
     pub(crate) fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<V>> {
-        // The table uses the low bits (bucket) and the top seven (tag);
-        // the middle bits pick the shard so the two do not correlate.
+        // The index uses the low bits (home slot) and the top 32 (tag);
+        // bits from the middle pick the shard so they do not correlate.
         let index = ((hash >> 24) as usize) % self.shards.len();
         lock(&self.shards[index].0)
     }
@@ -333,7 +487,7 @@ mod tests {
     }
 
     #[test]
-    fn worst_case_table_leaves_room_to_rehash_in_place() {
+    fn worst_case_hashbrown_table_leaves_room_to_rehash_in_place() {
         for n in 1..5000 {
             let b = worst_case_buckets(n);
             assert!(b.is_power_of_two());
@@ -377,5 +531,34 @@ mod tests {
             shard.peek(oldest + 1).is_none(),
             "oldest untouched entry survived"
         );
+    }
+
+    #[test]
+    fn index_agrees_with_a_map_under_random_inserts_and_removals() {
+        let mut shard = Shard::new(1 << 20);
+        let mut model = std::collections::HashMap::new();
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        for round in 0..20_000u32 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Few distinct keys with clashing low bits, so probe runs are
+            // long and removals shift them.
+            let key = (state % 300) << 40 | (state % 7);
+            if state.is_multiple_of(3) {
+                shard.expire(key);
+                model.remove(&key);
+            } else {
+                shard
+                    .insert(key, Blob(vec![0; (round % 50) as usize]))
+                    .unwrap();
+                model.insert(key, round % 50);
+            }
+        }
+        assert_eq!(shard.len(), model.len());
+        for (key, len) in &model {
+            assert_eq!(shard.peek(*key).map(|b| b.0.len()), Some(*len as usize));
+        }
+        assert_eq!(shard.counters.evictions, 0);
     }
 }

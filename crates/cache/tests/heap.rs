@@ -7,8 +7,10 @@
 // Ratios are printed for people; precision past 52 bits does not matter.
 #![allow(clippy::cast_precision_loss)]
 
-use anchorage_cache::{AnswerCache, CacheLimits, Lookup, StalePolicy, Timestamp};
+use anchorage_cache::{AggressiveCache, AnswerCache, CacheLimits, Lookup, StalePolicy, Timestamp};
 use anchorage_wire::QueryView;
+use anchorage_wire::proto::dnssec::rdata::{DNSSECRData, NSEC};
+use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -55,6 +57,7 @@ fn held(region: &Region<'_, std::alloc::System>) -> usize {
 fn hit_path_allocates_nothing_and_accounting_covers_the_real_heap() {
     cache_hit_allocates_nothing();
     accounted_bytes_cover_the_real_heap_and_stay_within_twice_the_wire();
+    aggressive_store_accounts_for_the_heap_it_holds();
 }
 
 fn cache_hit_allocates_nothing() {
@@ -97,5 +100,53 @@ fn accounted_bytes_cover_the_real_heap_and_stay_within_twice_the_wire() {
         assert!(accounted >= real, "accounted {accounted} < real {real}");
         // The target: heap held at most twice the wire bytes.
         assert!(real <= 2 * wire, "real {real} for {wire} wire bytes");
+    }
+}
+
+fn aggressive_store_accounts_for_the_heap_it_holds() {
+    let zone = Name::from_ascii("example.").unwrap();
+    let owner = |i: u32| {
+        // Every third name long enough to spill hickory's inline buffer.
+        let pad = if i.is_multiple_of(3) {
+            "-with-a-long-label-here"
+        } else {
+            ""
+        };
+        Name::from_ascii(format!("n{i:05}{pad}.example.")).unwrap()
+    };
+    let records: Vec<Record> = (0..20_000)
+        .map(|i| {
+            let data = NSEC::new(owner(i + 1), [RecordType::A, RecordType::NSEC]);
+            Record::from_rdata(owner(i), 300, RData::DNSSEC(DNSSECRData::NSEC(data)))
+        })
+        .collect();
+    for shards in [1, 16] {
+        let region = Region::new(GLOBAL);
+        // One zone lives in one shard, so each shard gets room for it all.
+        let cache = AggressiveCache::new(CacheLimits {
+            shards,
+            record_bytes: shards * (64 << 20),
+            ..CacheLimits::default()
+        });
+        for r in &records {
+            cache.insert(&zone, 300, r, &[], NOW).unwrap();
+        }
+        let real = held(&region);
+        let stats = cache.stats();
+        eprintln!(
+            "aggressive, {shards} shards: {} ranges, {real} heap bytes, {} accounted",
+            stats.entries, stats.bytes
+        );
+        assert_eq!(stats.entries, records.len());
+        assert!(
+            stats.bytes >= real,
+            "accounted {} < real {real}",
+            stats.bytes
+        );
+        assert!(
+            stats.bytes <= 3 * real,
+            "accounted {} for {real}",
+            stats.bytes
+        );
     }
 }

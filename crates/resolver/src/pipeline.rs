@@ -6,9 +6,11 @@ use std::time::{Instant, SystemTime};
 use anchorage_cache::Timestamp;
 use anchorage_cache::answer::{AnswerCache, Lookup, StalePolicy};
 use anchorage_cache::limits::CacheLimits;
-use anchorage_iterator::{Question, Recursor};
+use anchorage_cache::{AggressiveCache, Denial, VerifyHasher};
+use anchorage_iterator::{Answer, Question, Recursor};
 use anchorage_validator::{Status, Validator};
 use anchorage_wire::QueryView;
+use anchorage_wire::proto::dnssec::rdata::DNSSECRData;
 use anchorage_wire::proto::op::ResponseCode;
 use anchorage_wire::proto::rr::rdata::HINFO;
 use anchorage_wire::proto::rr::{RData, Record, RecordType};
@@ -45,6 +47,9 @@ struct Inner {
     recursor: Recursor,
     validator: Validator,
     answers: AnswerCache,
+    /// Validated NSEC/NSEC3 ranges answering covered names (RFC 8198).
+    aggressive: AggressiveCache,
+    hasher: VerifyHasher,
     prefetch: bool,
     epoch: Instant,
 }
@@ -54,9 +59,13 @@ impl Pipeline {
     pub fn new(recursor: Recursor, validator: Validator, config: &PipelineConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
+                hasher: VerifyHasher {
+                    max_iterations: validator.limits().nsec3_iterations,
+                },
                 recursor,
                 validator,
                 answers: AnswerCache::new(config.cache),
+                aggressive: AggressiveCache::new(config.cache),
                 prefetch: config.prefetch,
                 epoch: Instant::now(),
             }),
@@ -87,6 +96,9 @@ impl Pipeline {
     async fn resolve_upstream(&self, query: &QueryView) -> Vec<u8> {
         let question = Question::new(client_name(query), RecordType::from(query.qtype()));
         let mut out = Vec::new();
+        if !query.checking_disabled() && self.answer_from_ranges(query, &question, &mut out) {
+            return out;
+        }
         match self.inner.recursor.resolve(question).await {
             // CD=1: the data without validation, AD clear (RFC 6840 §5.9);
             // the cache keys CD, so this never serves a CD=0 client.
@@ -113,6 +125,9 @@ impl Pipeline {
                     return out;
                 }
                 let secure = verdict.status == Status::Secure;
+                if secure {
+                    self.keep_ranges(&answer, &verdict.denials);
+                }
                 build_reply(query, &answer, secure, ede_ref, &mut out);
                 let _ = self.inner.answers.insert(&out, self.now());
                 // Stored with AD so later asking clients get it; this client
@@ -139,6 +154,82 @@ impl Pipeline {
             }
         }
         out
+    }
+}
+
+impl Pipeline {
+    /// Answers NXDOMAIN/NODATA from stored secure ranges (RFC 8198), with
+    /// AD, without going upstream; false when no range proves it.
+    fn answer_from_ranges(
+        &self,
+        query: &QueryView,
+        question: &Question,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let inner = &self.inner;
+        let Some(found) =
+            inner
+                .aggressive
+                .lookup(&question.name, question.qtype, &inner.hasher, self.now())
+        else {
+            return false;
+        };
+        let answer = Answer {
+            question: question.clone(),
+            rcode: match found.denial {
+                Denial::NxDomain => ResponseCode::NXDomain,
+                Denial::NoData => ResponseCode::NoError,
+            },
+            answers: Vec::new(),
+            authority: found.soa.into_iter().chain(found.proofs).collect(),
+            zone: found.zone,
+            cuts: Vec::new(),
+            queries: 0,
+        };
+        build_reply(query, &answer, true, None, out);
+        let _ = inner.answers.insert(out, self.now());
+        if !(query.dnssec_ok() || query.authentic_data()) {
+            set_authentic_data(out, false);
+        }
+        true
+    }
+
+    /// Stores the denial ranges of a secure answer, and its zone's SOA.
+    fn keep_ranges(&self, answer: &Answer, ranges: &[anchorage_validator::ProvenRange]) {
+        let now = self.now();
+        for range in ranges {
+            let _ = self.inner.aggressive.insert(
+                &range.zone,
+                range.ttl,
+                &range.record,
+                &range.rrsigs,
+                now,
+            );
+        }
+        let Some(soa) = answer
+            .authority
+            .iter()
+            .find(|r| r.record_type() == RecordType::SOA)
+        else {
+            return;
+        };
+        let sigs: Vec<Record> = answer
+            .authority
+            .iter()
+            .filter(|r| is_rrsig_over(r, RecordType::SOA))
+            .cloned()
+            .collect();
+        let _ = self
+            .inner
+            .aggressive
+            .insert_soa(&soa.name, soa.ttl, soa, &sigs, now);
+    }
+}
+
+fn is_rrsig_over(record: &Record, covered: RecordType) -> bool {
+    match &record.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().type_covered == covered,
+        _ => false,
     }
 }
 

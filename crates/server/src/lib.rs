@@ -91,6 +91,43 @@ pub enum ServerError {
     NoListenAddress,
 }
 
+/// Tries for a port free for both UDP and TCP when port 0 is asked: the
+/// kernel picks the UDP port, and TCP may already use that number.
+const PORT_ZERO_TRIES: usize = 16;
+
+type Bound = (
+    Vec<Arc<tokio::net::UdpSocket>>,
+    tokio::net::TcpListener,
+    SocketAddr,
+);
+
+/// Binds the UDP sockets and the TCP listener of one address, on the same
+/// port; with port 0, retries until a port is free for both.
+fn bind_pair(addr: SocketAddr, udp_workers: usize) -> Result<Bound, ServerError> {
+    let mut tries = 0;
+    loop {
+        let sockets = udp::bind(addr, udp_workers)?;
+        let bound = sockets[0]
+            .local_addr()
+            .map_err(|source| ServerError::Bind {
+                proto: "UDP",
+                addr,
+                source,
+            })?;
+        match tcp::bind(bound) {
+            Ok(listener) => return Ok((sockets, listener, bound)),
+            Err(ServerError::Bind { source, .. })
+                if addr.port() == 0
+                    && source.kind() == std::io::ErrorKind::AddrInUse
+                    && tries < PORT_ZERO_TRIES =>
+            {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A running server: its bound addresses, its counters, and the way to stop it.
 pub struct Server {
     local: Vec<SocketAddr>,
@@ -117,19 +154,10 @@ impl Server {
         let mut tasks = JoinSet::new();
         let mut local = Vec::new();
         for &addr in &config.listen {
-            let sockets = udp::bind(addr, config.udp_workers)?;
-            // Port 0 resolves to a real port on the first socket; TCP uses it too.
-            let bound = sockets[0]
-                .local_addr()
-                .map_err(|source| ServerError::Bind {
-                    proto: "UDP",
-                    addr,
-                    source,
-                })?;
+            let (sockets, listener, bound) = bind_pair(addr, config.udp_workers)?;
             for socket in sockets {
                 tasks.spawn(udp::serve(socket, Arc::clone(&shared), stopped.clone()));
             }
-            let listener = tcp::bind(bound)?;
             tasks.spawn(tcp::serve(
                 listener,
                 Arc::clone(&shared),

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use anchorage_verify::DnskeyVerifier;
 use anchorage_verify::key::FLAG_REVOKE;
-use anchorage_wire::proto::dnssec::PublicKey;
-use anchorage_wire::proto::dnssec::rdata::DNSKEY;
+use anchorage_wire::proto::dnssec::rdata::{DNSKEY, DS};
+use anchorage_wire::proto::dnssec::{Algorithm, DigestType, PublicKey, PublicKeyBuf};
 use anchorage_wire::proto::rr::Name;
 use ring::digest;
 
@@ -143,6 +143,14 @@ impl KeyMaterial {
         }
     }
 
+    /// The key as DNSKEY RDATA, REVOKE clear.
+    pub fn dnskey(&self) -> DNSKEY {
+        DNSKEY::with_flags(
+            self.flags,
+            PublicKeyBuf::new(self.public_key.clone(), Algorithm::from_u8(self.algorithm)),
+        )
+    }
+
     /// Whether `key` is this key, revoked or not.
     pub fn matches(&self, key: &DNSKEY) -> bool {
         let public = key.public_key();
@@ -221,6 +229,16 @@ pub struct DsAnchor {
 }
 
 impl DsAnchor {
+    /// The anchor as DS RDATA.
+    pub fn ds(&self) -> DS {
+        DS::new(
+            self.tag,
+            Algorithm::from_u8(self.algorithm),
+            DigestType::from(self.digest_type),
+            self.digest.clone(),
+        )
+    }
+
     /// Whether this DS designates `key` (REVOKE masked, so a DS still names its revoked key).
     pub fn designates(&self, owner: &Name, material: &KeyMaterial) -> bool {
         let key = material.verifier(owner, false);

@@ -13,10 +13,11 @@ use std::time::SystemTime;
 use anchorage_verify::key::FLAG_REVOKE;
 use anchorage_verify::rrsig::as_rrsig;
 use anchorage_verify::{Budget, DnskeyVerifier, Scratch, Verifier, VerifyError};
-use anchorage_wire::proto::rr::{Name, Record, RecordType};
+use anchorage_wire::proto::dnssec::rdata::DNSSECRData;
+use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
 use arc_swap::ArcSwap;
 
-use crate::anchor::Anchor;
+use crate::anchor::{ANCHOR_TEXT_TTL, Anchor};
 use crate::key::{DsAnchor, KeyMaterial};
 use crate::tracker::Tracker;
 use crate::update::dnskey_of;
@@ -117,6 +118,22 @@ impl TrustAnchors {
     /// Whether every tracked key was revoked: data under the trust point is insecure.
     pub fn trust_point_revoked(&self) -> bool {
         self.trust_point_revoked
+    }
+
+    /// The snapshot as records owned by the trust point: a DNSKEY per
+    /// anchored key, a DS per anchor known only by digest. The validator
+    /// builds its own anchor set from them; their TTL means nothing.
+    pub fn records(&self) -> Vec<Record> {
+        let record = |data| Record::from_rdata(self.zone.clone(), ANCHOR_TEXT_TTL, data);
+        let keys = self
+            .keys
+            .iter()
+            .map(|(m, _)| record(RData::DNSSEC(DNSSECRData::DNSKEY(m.dnskey()))));
+        let ds = self
+            .ds
+            .iter()
+            .map(|ds| record(RData::DNSSEC(DNSSECRData::DS(ds.ds()))));
+        keys.chain(ds).collect()
     }
 
     /// Whether `key` (as published, REVOKE clear) is an anchor.
@@ -224,5 +241,82 @@ impl SharedTrustAnchors {
     /// Replaces the snapshot; queries already running keep the old one.
     pub fn publish(&self, next: TrustAnchors) {
         self.current.store(Arc::new(next));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anchor::anchors_from_text;
+    use crate::timers::Timers;
+    use crate::utc::from_unix_secs;
+
+    const KSK_2024: &str = ". IN DNSKEY 257 3 8 AwEAAa96jeuknZlaeSrvyAJj6ZHv28hhOKkx3rLGXVaC6rXTsDc449/cidltpkyGwCJNnOAlFNKF2jBosZBU5eeHspaQWOmOElZsjICMQMC3aeHbGiShvZsx4wMYSjH8e7Vrhbu6irwCzVBApESjbUdpWWmEnhathWu1jo+siFUiRAAxm9qyJNg/wOZqqzL/dL/q8PkcRU5oUKEpUge71M3ej2/7CPqpdVwuMoTvoB+ZOT4YeGyxMvHmbrxlFzGOHOijtzN+u1TQNatX2XBuzZNQ1K+s2CXkPIZo7s6JgZyvaBevYtxPvYLw4z9mR7K2vaF18UYH9Z9GNUUeayffKC73PYc=";
+    const DS_2017: &str =
+        ". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D";
+
+    #[test]
+    fn records_give_a_dnskey_per_key_and_a_ds_per_digest_only_anchor() {
+        let anchors =
+            anchors_from_text(&format!("{DS_2017}\n{KSK_2024}\n"), &Name::root()).unwrap();
+        let tracker = Tracker::new(
+            Name::root(),
+            &anchors,
+            Timers::default(),
+            from_unix_secs(1_800_000_000),
+        );
+        let records = TrustAnchors::from_tracker(&tracker, &[]).records();
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(|r| r.name.is_root()));
+        let Anchor::Dnskey(key) = &anchors[1] else {
+            panic!("KSK-2024 is a DNSKEY anchor");
+        };
+        let dnskeys: Vec<KeyMaterial> = records
+            .iter()
+            .filter_map(dnskey_of)
+            .map(KeyMaterial::from_dnskey)
+            .collect();
+        assert_eq!(dnskeys, std::slice::from_ref(key));
+        let ds: Vec<(u16, u8, u8, Vec<u8>)> = records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::DS(ds)) => Some((
+                    ds.key_tag(),
+                    u8::from(ds.algorithm()),
+                    u8::from(ds.digest_type()),
+                    ds.digest().to_vec(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let Anchor::Ds(want) = &anchors[0] else {
+            panic!("KSK-2017 is a DS anchor");
+        };
+        assert_eq!(
+            ds,
+            [(
+                want.tag,
+                want.algorithm,
+                want.digest_type,
+                want.digest.clone()
+            )]
+        );
+    }
+
+    #[test]
+    fn records_leave_out_keys_no_longer_trusted() {
+        let anchors = anchors_from_text(KSK_2024, &Name::root()).unwrap();
+        let mut tracker = Tracker::new(
+            Name::root(),
+            &anchors,
+            Timers::default(),
+            from_unix_secs(1_800_000_000),
+        );
+        tracker.keys[0].state = crate::key::KeyState::Revoked;
+        assert!(
+            TrustAnchors::from_tracker(&tracker, &[])
+                .records()
+                .is_empty()
+        );
     }
 }

@@ -169,8 +169,18 @@ pub fn encode(tracker: &Tracker, now: SystemTime) -> String {
 
 /// Decodes state-file text into a tracker using `timers`; all or nothing.
 pub fn decode(text: &str, timers: Timers) -> Result<Tracker, StateError> {
+    // One line, "line L, column C: message": the parser's own rendering
+    // spans several lines with a source excerpt.
     let syntax = |e: toml::de::Error| StateError::Syntax {
-        reason: e.to_string().trim().to_owned(),
+        reason: match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: {}", e.message())
+            }
+            None => e.message().to_owned(),
+        },
     };
     let table: toml::Table = text.parse().map_err(syntax)?;
     match table.get("version").and_then(toml::Value::as_integer) {
@@ -276,4 +286,19 @@ fn decode_key(index: usize, k: &KeyRecord) -> Result<TrackedKey, StateError> {
 fn time(field: &'static str, text: Option<&String>) -> Result<Option<SystemTime>, StateError> {
     text.map(|t| parse_utc(t).map_err(|source| StateError::Time { field, source }))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_syntax_error_is_one_line_with_its_place() {
+        let err = decode("version = 1\nzone = 3\n", Timers::default()).unwrap_err();
+        let StateError::Syntax { reason } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(reason.starts_with("line 2, column 8: "), "{reason}");
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
 }

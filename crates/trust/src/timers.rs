@@ -51,6 +51,11 @@ pub struct Timers {
     pub max_retry_interval: Duration,
     /// Sightings needed before an AddPend key is promoted.
     pub min_pending_count: u32,
+    /// Whether the original TTL of the set that introduced a key lengthens
+    /// its add hold-down (RFC 5011 §2.4.1). Labs that shorten the hold-down
+    /// turn it off so the hold-down is exactly `add_hold_down`, as Unbound's
+    /// `add-holddown` is.
+    pub ttl_extends_add_hold_down: bool,
 }
 
 impl Default for Timers {
@@ -64,16 +69,22 @@ impl Default for Timers {
             min_retry_interval: MIN_RETRY_INTERVAL,
             max_retry_interval: MAX_RETRY_INTERVAL,
             min_pending_count: MIN_PENDING_COUNT,
+            ttl_extends_add_hold_down: true,
         }
     }
 }
 
 impl Timers {
     /// The add hold-down for a key first seen in a set of original TTL
-    /// `original_ttl`: the larger of the two (RFC 5011 §2.4.1).
+    /// `original_ttl`: the larger of the two (RFC 5011 §2.4.1), or the
+    /// hold-down alone if the TTL does not extend it.
     pub fn add_hold_down_for(&self, original_ttl: u32) -> Duration {
-        self.add_hold_down
-            .max(Duration::from_secs(u64::from(original_ttl)))
+        if self.ttl_extends_add_hold_down {
+            self.add_hold_down
+                .max(Duration::from_secs(u64::from(original_ttl)))
+        } else {
+            self.add_hold_down
+        }
     }
 
     /// Active refresh interval: `max(min, min(max, ttl/2, sig/2))` (RFC 5011 §2.3).
@@ -147,5 +158,15 @@ mod tests {
             t.add_hold_down_for(40 * 86_400),
             Duration::from_secs(40 * DAY)
         );
+    }
+
+    #[test]
+    fn a_lab_hold_down_can_ignore_the_ttl() {
+        let t = Timers {
+            add_hold_down: Duration::from_secs(3),
+            ttl_extends_add_hold_down: false,
+            ..Timers::default()
+        };
+        assert_eq!(t.add_hold_down_for(ROOT_TTL), Duration::from_secs(3));
     }
 }

@@ -6,9 +6,13 @@
 //! old anchor, so the timeline shows the failure the tracker avoids.
 //!
 //! # Limitations
-//! The root is reached through [`SimulatedRoot`]; the `anchorage trust
-//! simulate` command (not built yet) implements it over the in-process
-//! testbed. Probes run at the end of each refresh window, without jitter.
+//! The root is reached through [`SimulatedRoot`]; [`SigningRoot`] is the
+//! in-process root `anchorage trust simulate` uses. Probes run at the end
+//! of each refresh window, without jitter.
+
+mod root;
+
+pub use root::{SIMULATED_SIGNATURE_LIFETIME, SigningRoot, SigningRootError};
 
 use std::fmt;
 use std::time::SystemTime;
