@@ -4,28 +4,33 @@
 # and the ratios b/a (throughput of our API against raw ring: ring time /
 # our time), b/c (hickory time / our time), b/d (our cold time / memo-hit
 # time) and e/b (batch-on-2-threads throughput / single-call throughput),
-# each as median [min..max] over the runs.
+# each as median [min..max] over the runs. The 1-minute load average is
+# read before each run and printed under the table: on a shared machine the
+# batch column (e) means little without it.
 #
 #   bench/verify.sh            # 3 runs, 2 s measurement
 #   RUNS=5 MEASURE=5 bench/verify.sh
+#   FEATURES=aws-lc bench/verify.sh   # (b), (d), (e) on AWS-LC; (a) stays raw ring
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
 MEASURE="${MEASURE:-2}"
+FEATURES="${FEATURES:-}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
 for run in $(seq 1 "$RUNS"); do
     echo "run $run/$RUNS" >&2
-    cargo bench -p anchorage-verify --bench verify -- \
+    cut -d' ' -f1 /proc/loadavg >> "$OUT/load"
+    cargo bench -p anchorage-verify --bench verify ${FEATURES:+--features "$FEATURES"} -- \
         --measurement-time "$MEASURE" --warm-up-time 1 verify/ >/dev/null 2>&1
     mkdir -p "$OUT/$run"
     cp -r "$TARGET/criterion/verify_"* "$OUT/$run/"
 done
 
 python3 - "$OUT" "$RUNS" <<'PY'
-import json, pathlib, statistics, sys
+import json, os, pathlib, statistics, sys
 out, runs = pathlib.Path(sys.argv[1]), int(sys.argv[2])
 BATCH = 32  # jobs per e_batch2 iteration, as in benches/verify.rs
 algs = ["rsa2048", "rsa4096", "p256", "p384", "ed25519"]
@@ -52,4 +57,6 @@ for alg in algs:
           f"{fmt_t(med(t['c_hickory'])):>12} {fmt_t(med(t['d_memo_hit'])):>12} {fmt_t(med(per_job)):>12}"
           f"  {fmt_r(ba):>20} {fmt_r(bc):>20} {fmt_r(bd):>22} {fmt_r(eb):>20}")
 print(f"\n{runs} runs; times are medians of per-run criterion medians; ratios median [min..max].")
+load = (out / "load").read_text().split()
+print(f"1-minute load average before each run: {' '.join(load)} ({os.cpu_count()} cores)")
 PY

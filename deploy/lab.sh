@@ -14,6 +14,7 @@ resolver_port=5300
 
 echo "building (release)..."
 cargo build --release -q -p anchorage -p anchorage-testbed
+bin=${CARGO_TARGET_DIR:-target}/release
 dir=$(mktemp -d /tmp/anchorage-lab.XXXXXX)
 pids=()
 cleanup() {
@@ -24,13 +25,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-target/release/anchorage-testbed serve --zones "$zones" --seed 1 --out "$dir" \
+"$bin/anchorage-testbed" serve --zones "$zones" --seed 1 --out "$dir" \
   --net 53 --port "$testbed_port" > "$dir/testbed.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$dir/root.hints" ] && break; sleep 0.1; done
 [ -s "$dir/root.hints" ] || { echo "testbed did not start:"; cat "$dir/testbed.log"; exit 1; }
 
-target/release/anchorage --listen "$resolver:$resolver_port" --threads 2 \
+"$bin/anchorage" --listen "$resolver:$resolver_port" --threads 2 \
   --root-hints "$dir/root.hints" --trust-anchor "$dir/root.anchor" --state-dir "$dir" \
   --allow-loopback-upstreams \
   --upstream-port "$testbed_port" 2> "$dir/anchorage.log" &

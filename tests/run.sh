@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use (ldns-verify-zone, unbound, dig), when missing.
 bash deploy/install-test-deps.sh
 cargo test --workspace --locked "$@"
+# The optional AWS-LC crypto backend of verify, tested like the default.
+cargo test -p anchorage-verify --features aws-lc --locked "$@"

@@ -71,11 +71,23 @@ pub fn build_reply(
             || !is_dnssec_type(r.record_type())
             || r.record_type() == RecordType::from(query.qtype())
     };
+    // Upstream names carry our random 0x20 case: the client's own name goes
+    // back as it spelled it, every other owner in lower case.
+    let client = client_name(query);
+    let respell = |r: &Record| {
+        let mut r = r.clone();
+        r.name = if r.name == client {
+            client.clone()
+        } else {
+            r.name.to_lowercase()
+        };
+        r
+    };
     for record in answer.answers.iter().filter(wanted) {
-        msg.add_answer(record.clone());
+        msg.add_answer(respell(record));
     }
     for record in answer.authority.iter().filter(wanted) {
-        msg.add_authority(record.clone());
+        msg.add_authority(respell(record));
     }
     out.clear();
     // Invariant: every record came from a decoded message, so it encodes.

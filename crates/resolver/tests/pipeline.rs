@@ -99,13 +99,17 @@ async fn a_random_subdomain_flood_is_answered_from_validated_ranges() {
         .unwrap();
         let p = pipeline(&testbed).await;
 
-        // A secure name: AD, then a cache hit with no upstream query.
-        let first = ask(&p, 1, "www.z0.com.", RecordType::A).await;
+        // A secure name: AD, the client's spelling on the answer (not our
+        // random 0x20 case), then a cache hit with no upstream query.
+        let first = ask(&p, 1, "wWw.Z0.com.", RecordType::A).await;
         assert_eq!(first.response_code, ResponseCode::NoError);
         assert!(first.authentic_data);
+        let owners: Vec<String> = first.answers.iter().map(|r| r.name.to_string()).collect();
+        assert!(owners.iter().all(|n| n == "wWw.Z0.com."), "{owners:?}");
         let before = sent(&p);
         let again = ask(&p, 2, "WWW.z0.com.", RecordType::A).await;
         assert!(again.authentic_data);
+        assert_eq!(again.answers[0].name.to_string(), "WWW.z0.com.");
         assert_eq!(sent(&p), before, "a cache hit asks nobody");
 
         // z0.com. uses NSEC, z1.net. NSEC3: 200 random names in each.

@@ -265,7 +265,43 @@ fn verify(c: &mut Criterion) {
     }
 }
 
-/// The pieces of a memo hit: signed-data assembly and the memo digest.
+/// Where spreading a batch over 2 threads starts to pay: `n` jobs, all
+/// needing the math, on the caller's thread alone (`serial`) or spread
+/// whatever their number (`two`). Sets `DEFAULT_BATCH_PARALLEL_MIN`.
+fn batch_crossover(c: &mut Criterion) {
+    let two = NonZeroUsize::new(2).unwrap();
+    let limits = |batch_parallel_min| Limits {
+        memo_entries: 0,
+        batch_parallel_min,
+        ..Limits::default()
+    };
+    let serial = Verifier::new(limits(usize::MAX));
+    let spread = Verifier::new(limits(0));
+    for case in cases()
+        .into_iter()
+        .filter(|c| ["rsa2048", "p256"].contains(&c.label))
+    {
+        let mut group = c.benchmark_group(format!("batch_n/{}", case.label));
+        for n in [2, 3, 4, 6, 8] {
+            let jobs: Vec<Job<'_>> = (0..n)
+                .map(|_| Job {
+                    key: &case.key,
+                    rrset: &case.rrset,
+                    rrsig: &case.rrsig,
+                })
+                .collect();
+            group.bench_function(format!("serial/{n}"), |b| {
+                b.iter(|| serial.verify_batch(black_box(&jobs), now(), two));
+            });
+            group.bench_function(format!("two/{n}"), |b| {
+                b.iter(|| spread.verify_batch(black_box(&jobs), now(), two));
+            });
+        }
+        group.finish();
+    }
+}
+
+/// What a memo hit no longer does: assemble the signed data, digest it.
 fn parts(c: &mut Criterion) {
     let rrset = rrset();
     let input = SigInput {
@@ -290,5 +326,5 @@ fn parts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify, parts);
+criterion_group!(benches, verify, batch_crossover, parts);
 criterion_main!(benches);

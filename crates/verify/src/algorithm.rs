@@ -1,4 +1,4 @@
-//! DNSSEC algorithm numbers and the ring scheme behind each.
+//! DNSSEC algorithm numbers and the signature scheme behind each.
 //!
 //! Implements 5, 7, 8, 10 (RSA, RFC 3110, RFC 5155 §2, RFC 5702), 13, 14
 //! (ECDSA, RFC 6605) and 15 (Ed25519, RFC 8080). Everything else is
@@ -7,9 +7,7 @@
 //! # Limitations
 //! RSA keys verify from 1024 to 4096 bits, as peer resolvers do: ring
 //! refuses smaller moduli, and RFC 3110 §2 caps keys at 4096 bits. Ed448
-//! (16) is not in ring.
-
-use ring::signature::{self, EcdsaVerificationAlgorithm, RsaParameters};
+//! (16) is in neither backend's verification API.
 
 use crate::error::Unsupported;
 
@@ -42,32 +40,47 @@ pub const P384_KEY_LEN: usize = 96;
 /// Length of an Ed25519 public key (RFC 8080 §3).
 pub const ED25519_KEY_LEN: usize = 32;
 
-/// The ring verification scheme an algorithm number maps to.
-#[derive(Clone, Copy)]
+/// The verification scheme an algorithm number maps to, whatever the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scheme {
-    Rsa(&'static RsaParameters),
+    /// RSASSA-PKCS1-v1_5 with this digest.
+    Rsa(RsaDigest),
+    /// ECDSA on this curve, key `key_len` bytes (X then Y).
     Ecdsa {
-        algorithm: &'static EcdsaVerificationAlgorithm,
+        curve: Curve,
         key_len: usize,
     },
     Ed25519,
+}
+
+/// The digest of an RSA scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RsaDigest {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+/// The curve of an ECDSA scheme, with its RFC 6605 digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Curve {
+    P256,
+    P384,
 }
 
 impl Scheme {
     /// The scheme for a DNSSEC algorithm number, or why there is none.
     pub(crate) fn for_algorithm(algorithm: u8) -> Result<Self, Unsupported> {
         Ok(match algorithm {
-            RSASHA1 | RSASHA1_NSEC3_SHA1 => {
-                Self::Rsa(&signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY)
-            }
-            RSASHA256 => Self::Rsa(&signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY),
-            RSASHA512 => Self::Rsa(&signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
+            RSASHA1 | RSASHA1_NSEC3_SHA1 => Self::Rsa(RsaDigest::Sha1),
+            RSASHA256 => Self::Rsa(RsaDigest::Sha256),
+            RSASHA512 => Self::Rsa(RsaDigest::Sha512),
             ECDSAP256SHA256 => Self::Ecdsa {
-                algorithm: &signature::ECDSA_P256_SHA256_FIXED,
+                curve: Curve::P256,
                 key_len: P256_KEY_LEN,
             },
             ECDSAP384SHA384 => Self::Ecdsa {
-                algorithm: &signature::ECDSA_P384_SHA384_FIXED,
+                curve: Curve::P384,
                 key_len: P384_KEY_LEN,
             },
             ED25519 => Self::Ed25519,

@@ -1,14 +1,17 @@
 //! Many (key, RRset, RRSIG) checks at once, across threads.
 //!
-//! For cold-cache bursts: the jobs are shared out dynamically (an atomic
-//! cursor), each thread with its own [`Scratch`], all sharing the
-//! [`Verifier`]'s memo. Results come back in job order.
+//! For cold-cache bursts. The caller's thread first runs every check that
+//! needs no crypto and answers memo hits; only the signatures left to
+//! verify are shared out (an atomic cursor, one [`Scratch`] per thread,
+//! one memo for all), and only when there are at least
+//! [`Limits::batch_parallel_min`] of them. Results come back in job order.
 //!
 //! # Limitations
-//! Threads are spawned per call (`std::thread::scope`): worth it for
-//! batches costing well over the ~20 µs a spawn takes, not for one or two
-//! signatures. Each job names its key, so each spends at most one check;
-//! a KeyTrap budget over several keys is [`Verifier::verify_with_keys`]'s.
+//! Helper threads are scoped threads started per call (`std::thread::scope`),
+//! not a pool: worth it only for batches whose math costs well over a
+//! thread start, which the threshold encodes. Each job names its key, so
+//! each spends at most one check; a KeyTrap budget over several keys is
+//! [`Verifier::verify_with_keys`]'s.
 
 use core::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +21,7 @@ use anchorage_wire::proto::rr::Record;
 
 use crate::error::VerifyError;
 use crate::key::DnskeyVerifier;
-use crate::rrsig::{Budget, Scratch, Verified, Verifier};
+use crate::rrsig::{Budget, Probe, Scratch, Verified, Verifier, as_rrsig, match_key};
 
 /// One signature check of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +34,14 @@ pub struct Job<'a> {
     pub rrsig: &'a Record,
 }
 
+/// A job whose checks passed and whose signature is still to verify.
+struct Pending {
+    index: usize,
+    verified: Verified,
+}
+
+type Outcome = Result<Verified, VerifyError>;
+
 impl Verifier {
     /// Checks every job on up to `threads` threads (the caller's included);
     /// result `i` is job `i`'s.
@@ -42,54 +53,82 @@ impl Verifier {
         jobs: &[Job<'_>],
         now: SystemTime,
         threads: NonZeroUsize,
-    ) -> Vec<Result<Verified, VerifyError>> {
+    ) -> Vec<Outcome> {
+        let mut scratch = Scratch::new();
+        let mut results: Vec<Option<Outcome>> = Vec::with_capacity(jobs.len());
+        let mut pending = Vec::new();
+        for (index, job) in jobs.iter().enumerate() {
+            let probe = as_rrsig(job.rrsig).and_then(|sig| {
+                match_key(job.key, sig.input())?;
+                self.check_and_probe(job.key, job.rrset, job.rrsig, sig, now, &mut scratch)
+            });
+            results.push(match probe {
+                Ok(Probe::Hit(verified)) => Some(Ok(verified)),
+                Ok(Probe::Miss(verified)) => {
+                    pending.push(Pending { index, verified });
+                    None
+                }
+                Err(why) => Some(Err(why)),
+            });
+        }
+
+        let helpers = if pending.len() >= self.limits().batch_parallel_min.max(2) {
+            (threads.get() - 1).min(pending.len() - 1)
+        } else {
+            0
+        };
         let cursor = AtomicUsize::new(0);
-        let work = |out: &mut Vec<(usize, Result<Verified, VerifyError>)>| {
-            let mut scratch = Scratch::new();
+        let work = |scratch: &mut Scratch, out: &mut Vec<(usize, Outcome)>| {
             loop {
-                let i = cursor.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let mut budget = Budget::new(1);
-                let result = self.verify_rrset(
-                    job.key,
-                    job.rrset,
-                    job.rrsig,
-                    now,
-                    &mut budget,
-                    &mut scratch,
-                );
-                out.push((i, result));
+                let next = cursor.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = pending.get(next) else { break };
+                let job = &jobs[p.index];
+                let outcome = as_rrsig(job.rrsig).and_then(|sig| {
+                    self.run_math(
+                        job.key,
+                        job.rrset,
+                        sig,
+                        p.verified,
+                        &mut Budget::new(1),
+                        scratch,
+                    )
+                });
+                out.push((p.index, outcome));
             }
         };
-        let helpers = threads.get().min(jobs.len()).saturating_sub(1);
-        let mut mine = Vec::with_capacity(jobs.len());
-        let theirs: Vec<Vec<(usize, Result<Verified, VerifyError>)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..helpers)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut out = Vec::new();
-                        work(&mut out);
-                        out
+        let mut mine = Vec::with_capacity(pending.len());
+        let theirs: Vec<Vec<(usize, Outcome)>> = if helpers == 0 {
+            work(&mut scratch, &mut mine);
+            Vec::new()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..helpers)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut out = Vec::new();
+                            work(&mut Scratch::new(), &mut out);
+                            out
+                        })
                     })
-                })
-                .collect();
-            work(&mut mine);
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        let mut results: Vec<Option<Result<Verified, VerifyError>>> = vec![None; jobs.len()];
-        for (i, result) in mine.into_iter().chain(theirs.into_iter().flatten()) {
-            results[i] = Some(result);
+                    .collect();
+                work(&mut scratch, &mut mine);
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
+        for (index, outcome) in mine.into_iter().chain(theirs.into_iter().flatten()) {
+            results[index] = Some(outcome);
         }
         results
             .into_iter()
-            // Invariant: the cursor hands every index below jobs.len() to
-            // exactly one thread, and every thread has joined.
+            // Invariant: every job was answered in the first pass or is
+            // pending, and the cursor hands every pending job to exactly
+            // one thread, all of which have joined.
             .map(|r| r.expect("every job was run"))
             .collect()
     }

@@ -2,12 +2,13 @@
 //!
 //! A [`DnskeyVerifier`] keeps what every signature check needs from its
 //! DNSKEY: owner in canonical form, flags, key tag (RFC 4034 Appendix B),
-//! the public key split into ring's form, and a fingerprint that names the
-//! key in the memo cache. Building one allocates; checking with it does not.
+//! the public key prepared for the crypto backend, and a fingerprint that
+//! names the key in the memo cache. Building one allocates; checking with
+//! it does not.
 //!
 //! # Limitations
-//! ring 0.17's public API takes RSA keys as raw (n, e) and redoes its key
-//! setup on every verification; no parsed RSA public key can be kept.
+//! Under ring (the default backend) RSA keys are kept as raw (n, e) and
+//! ring redoes its key setup on every verification; see [`crate::backend`].
 
 use core::ops::Range;
 
@@ -17,9 +18,11 @@ use anchorage_wire::proto::dnssec::PublicKey;
 use anchorage_wire::proto::dnssec::rdata::DNSKEY;
 use anchorage_wire::proto::rr::Name;
 use ring::digest;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 
-use crate::algorithm::{MAX_RSA_EXPONENT_BITS, MAX_RSA_MODULUS_BITS, MIN_RSA_MODULUS_BITS, Scheme};
+use crate::algorithm::{
+    MAX_RSA_EXPONENT_BITS, MAX_RSA_MODULUS_BITS, MIN_RSA_MODULUS_BITS, RsaDigest, Scheme,
+};
+use crate::backend::PublicKey as BackendKey;
 use crate::error::{KeyError, Unsupported, VerifyError};
 
 /// DNSKEY flag: the key may verify RRSIGs (RFC 4034 §2.1.1).
@@ -30,7 +33,7 @@ pub const FLAG_REVOKE: u16 = 0x0080;
 pub const FLAG_SEP: u16 = 0x0001;
 /// The only valid DNSKEY protocol value (RFC 4034 §2.1.2).
 pub const DNSKEY_PROTOCOL: u8 = 3;
-/// Length of an uncompressed SEC1 point prefix (0x04) ring expects before X and Y.
+/// The SEC1 uncompressed-point prefix both backends expect before X and Y.
 const SEC1_UNCOMPRESSED: u8 = 0x04;
 /// Algorithm 1 (RSA/MD5) has its own key tag rule (RFC 4034 Appendix B.1).
 const RSAMD5: u8 = 1;
@@ -46,21 +49,9 @@ pub struct DnskeyVerifier {
     fingerprint: [u8; 32],
 }
 
-/// The public key in the form its scheme verifies with.
+/// The public key, ready for the backend, or why there is none.
 enum Material {
-    /// Modulus and exponent as ranges of the RDATA, leading zeros stripped.
-    Rsa {
-        params: &'static signature::RsaParameters,
-        n: Range<usize>,
-        e: Range<usize>,
-    },
-    /// SEC1 uncompressed point, `0x04 || X || Y`.
-    Ecdsa {
-        algorithm: &'static signature::EcdsaVerificationAlgorithm,
-        point: Box<[u8]>,
-    },
-    /// The 32-byte key is the RDATA after its 4-byte header.
-    Ed25519,
+    Ready(BackendKey),
     Unsupported(Unsupported),
     Malformed(KeyError),
 }
@@ -164,7 +155,7 @@ impl DnskeyVerifier {
                 tag: self.tag,
                 reason,
             }),
-            _ => Ok(()),
+            Material::Ready(_) => Ok(()),
         }
     }
 
@@ -175,25 +166,10 @@ impl DnskeyVerifier {
 
     /// Checks `sig` over `message` with this key: the bare crypto, no DNS checks.
     pub fn verify_raw(&self, message: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
-        let ok = match &self.material {
-            Material::Rsa { params, n, e } => RsaPublicKeyComponents {
-                n: &self.rdata[n.clone()],
-                e: &self.rdata[e.clone()],
-            }
-            .verify(params, message, sig)
-            .is_ok(),
-            Material::Ecdsa { algorithm, point } => UnparsedPublicKey::new(*algorithm, point)
-                .verify(message, sig)
-                .is_ok(),
-            Material::Ed25519 => UnparsedPublicKey::new(&signature::ED25519, self.public_key())
-                .verify(message, sig)
-                .is_ok(),
-            Material::Unsupported(_) | Material::Malformed(_) => return self.usable(),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(VerifyError::BadSignature { tag: self.tag })
+        match &self.material {
+            Material::Ready(key) if key.verify(message, sig) => Ok(()),
+            Material::Ready(_) => Err(VerifyError::BadSignature { tag: self.tag }),
+            Material::Unsupported(_) | Material::Malformed(_) => self.usable(),
         }
     }
 
@@ -235,11 +211,8 @@ pub fn key_tag(rdata: &[u8]) -> u16 {
 fn decode(scheme: Scheme, algorithm: u8, rdata: &[u8]) -> Material {
     let key = &rdata[4..];
     match scheme {
-        Scheme::Rsa(params) => decode_rsa(params, rdata),
-        Scheme::Ecdsa {
-            algorithm: ring_alg,
-            key_len,
-        } => {
+        Scheme::Rsa(digest) => decode_rsa(digest, rdata),
+        Scheme::Ecdsa { curve, key_len } => {
             if key.len() != key_len {
                 return Material::Malformed(KeyError::Length {
                     algorithm,
@@ -250,14 +223,11 @@ fn decode(scheme: Scheme, algorithm: u8, rdata: &[u8]) -> Material {
             let mut point = Vec::with_capacity(1 + key_len);
             point.push(SEC1_UNCOMPRESSED);
             point.extend_from_slice(key);
-            Material::Ecdsa {
-                algorithm: ring_alg,
-                point: point.into_boxed_slice(),
-            }
+            Material::Ready(BackendKey::ecdsa(curve, &point))
         }
         Scheme::Ed25519 => {
             if key.len() == crate::algorithm::ED25519_KEY_LEN {
-                Material::Ed25519
+                Material::Ready(BackendKey::ed25519(key))
             } else {
                 Material::Malformed(KeyError::Length {
                     algorithm,
@@ -271,7 +241,7 @@ fn decode(scheme: Scheme, algorithm: u8, rdata: &[u8]) -> Material {
 
 /// Splits an RFC 3110 §2 key: exponent length (1 byte, or 0 then 2 bytes),
 /// exponent, modulus. Ranges index the whole RDATA.
-fn decode_rsa(params: &'static signature::RsaParameters, rdata: &[u8]) -> Material {
+fn decode_rsa(digest: RsaDigest, rdata: &[u8]) -> Material {
     const HEADER: usize = 4;
     let truncated = Material::Malformed(KeyError::RsaTruncated {
         len: rdata.len() - HEADER,
@@ -307,7 +277,7 @@ fn decode_rsa(params: &'static signature::RsaParameters, rdata: &[u8]) -> Materi
     if !(2..=MAX_RSA_EXPONENT_BITS).contains(&e_bits) || !e_odd {
         return Material::Unsupported(Unsupported::RsaExponent { len: e.len() });
     }
-    Material::Rsa { params, n, e }
+    Material::Ready(BackendKey::rsa(digest, &rdata[n], &rdata[e]))
 }
 
 #[cfg(test)]

@@ -12,9 +12,11 @@
 //! # Limitations
 //! No trust decisions: whether a key is trusted, and what an
 //! [`Unsupported`] result means (insecure, RFC 4035 §5.2), is the
-//! validator's. The backend is ring 0.17.
+//! validator's. The crypto backend is ring 0.17, or AWS-LC with the
+//! `aws-lc` feature ([`backend`] says why and what differs).
 
 pub mod algorithm;
+mod backend;
 pub mod batch;
 pub mod ds;
 pub mod error;
@@ -22,6 +24,7 @@ pub mod key;
 pub mod memo;
 pub mod nsec3;
 pub mod rrsig;
+pub mod signed;
 
 pub use batch::Job;
 pub use ds::{DsDigest, DsError, ds_digest, match_ds, match_ds_fields};

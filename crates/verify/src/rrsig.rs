@@ -16,11 +16,11 @@ use anchorage_wire::canonical::{SignedData, signed_data};
 use anchorage_wire::proto::dnssec::PublicKey;
 use anchorage_wire::proto::dnssec::rdata::{DNSSECRData, RRSIG, SigInput};
 use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
-use ring::digest;
 
 use crate::error::VerifyError;
 use crate::key::DnskeyVerifier;
-use crate::memo::{DEFAULT_MEMO_ENTRIES, Memo, MemoKey};
+use crate::memo::{DEFAULT_MEMO_BYTES, DEFAULT_MEMO_ENTRIES, Memo};
+use crate::signed::{CompareScratch, names_eq_ignore_case, same_signed_data};
 
 /// Default clock skew tolerated on both ends of a validity window, in
 /// seconds. RFC 4035 §5.3.1 allows none; a tunable for hosts with bad clocks.
@@ -30,6 +30,13 @@ pub const DEFAULT_CLOCK_SKEW: u32 = 0;
 /// chooses how many colliding keys and signatures we try.
 pub const DEFAULT_VERIFICATIONS_PER_QUERY: u32 = 16;
 
+/// Default smallest number of signature checks a batch spreads over
+/// threads. A tunable: starting and joining a scoped thread costs about
+/// 100 µs on the 2-core CI machine, so 2 threads beat 1 from about 4 P-256
+/// checks but only past 8 RSA-2048 ones (`benches/verify.rs`, `batch_n`,
+/// load average 1); 8 keeps small RSA batches on the caller's thread.
+pub const DEFAULT_BATCH_PARALLEL_MIN: usize = 8;
+
 /// Tunables of a [`Verifier`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -37,6 +44,12 @@ pub struct Limits {
     pub clock_skew: u32,
     /// Successful verifications remembered (0: no memo).
     pub memo_entries: usize,
+    /// Bytes the memo keeps them in (key fingerprint, signature and signed
+    /// data of each; 0: no memo).
+    pub memo_bytes: usize,
+    /// Signature checks a batch must still need after its memo hits before
+    /// it spreads them over threads; below, the caller's thread does them.
+    pub batch_parallel_min: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +57,8 @@ impl Default for Limits {
         Self {
             clock_skew: DEFAULT_CLOCK_SKEW,
             memo_entries: DEFAULT_MEMO_ENTRIES,
+            memo_bytes: DEFAULT_MEMO_BYTES,
+            batch_parallel_min: DEFAULT_BATCH_PARALLEL_MIN,
         }
     }
 }
@@ -85,6 +100,7 @@ impl Default for Budget {
 #[derive(Debug, Default)]
 pub struct Scratch {
     signed: SignedData,
+    compare: CompareScratch,
 }
 
 impl Scratch {
@@ -134,7 +150,7 @@ impl Verifier {
     /// A verifier with these limits; allocates the memo once.
     pub fn new(limits: Limits) -> Self {
         Self {
-            memo: Memo::new(limits.memo_entries),
+            memo: Memo::new(limits.memo_entries, limits.memo_bytes),
             limits,
         }
     }
@@ -220,6 +236,22 @@ impl Verifier {
         budget: &mut Budget,
         scratch: &mut Scratch,
     ) -> Result<Verified, VerifyError> {
+        match self.check_and_probe(key, rrset, rrsig, sig, now, scratch)? {
+            Probe::Hit(verified) => Ok(verified),
+            Probe::Miss(verified) => self.run_math(key, rrset, sig, verified, budget, scratch),
+        }
+    }
+
+    /// Every check of RFC 4035 §5.3.1 that needs no crypto, then the memo.
+    pub(crate) fn check_and_probe(
+        &self,
+        key: &DnskeyVerifier,
+        rrset: &[Record],
+        rrsig: &Record,
+        sig: &RRSIG,
+        now: SystemTime,
+        scratch: &mut Scratch,
+    ) -> Result<Probe, VerifyError> {
         let input = sig.input();
         let first = rrset.first().ok_or(VerifyError::Canonical(
             anchorage_wire::CanonicalError::EmptyRrset,
@@ -254,27 +286,55 @@ impl Verifier {
         let remaining = check_window(input, now, self.limits.clock_skew)?;
         key.usable()?;
 
-        let data =
-            signed_data(input, rrset, &mut scratch.signed).map_err(VerifyError::Canonical)?;
-        let memo_key = memo_key(key, sig.sig(), data);
-        let memo_hit = self.memo.contains(&memo_key);
-        if !memo_hit {
-            budget.spend()?;
-            key.verify_raw(data, sig.sig())?;
-            self.memo.insert(&memo_key);
-        }
-
         let received = rrset.iter().map(|r| r.ttl).min().unwrap_or(0);
         let ttl = received
             .min(rrsig.ttl)
             .min(input.original_ttl)
             .min(remaining);
-        Ok(Verified {
+        // A hit compares the RRset with the stored signed data in place:
+        // exact, and cheaper than building the signed data again.
+        let memo_hit = self.memo.find(key.fingerprint(), sig.sig(), |stored| {
+            same_signed_data(input, rrset, stored, &mut scratch.compare)
+        });
+        let verified = Verified {
             ttl,
             wildcard: input.num_labels < owner_labels,
             memo_hit,
+        };
+        Ok(if memo_hit {
+            Probe::Hit(verified)
+        } else {
+            Probe::Miss(verified)
         })
     }
+
+    /// The signature math after a memo miss; records a success in the memo.
+    pub(crate) fn run_math(
+        &self,
+        key: &DnskeyVerifier,
+        rrset: &[Record],
+        sig: &RRSIG,
+        verified: Verified,
+        budget: &mut Budget,
+        scratch: &mut Scratch,
+    ) -> Result<Verified, VerifyError> {
+        let data =
+            signed_data(sig.input(), rrset, &mut scratch.signed).map_err(VerifyError::Canonical)?;
+        budget.spend()?;
+        key.verify_raw(data, sig.sig())?;
+        self.memo.insert(key.fingerprint(), sig.sig(), data);
+        // The next call with this RRset may be a hit: have room for it.
+        scratch.compare.reserve(rrset.len(), data.len());
+        Ok(verified)
+    }
+}
+
+/// What the checks before the math found.
+pub(crate) enum Probe {
+    /// The memo held this exact verification: done.
+    Hit(Verified),
+    /// Everything but the math passed; the result if the math does.
+    Miss(Verified),
 }
 
 /// The RRSIG RDATA of `record`, or why it is not one.
@@ -300,7 +360,7 @@ pub fn serial_le(a: u32, b: u32) -> bool {
 }
 
 /// Key tag, algorithm and signer name of the RRSIG against the key (RFC 4035 §5.3.1).
-fn match_key(key: &DnskeyVerifier, input: &SigInput) -> Result<(), VerifyError> {
+pub(crate) fn match_key(key: &DnskeyVerifier, input: &SigInput) -> Result<(), VerifyError> {
     let algorithm = u8::from(input.algorithm);
     if algorithm != key.algorithm() {
         return Err(VerifyError::AlgorithmMismatch {
@@ -358,16 +418,7 @@ fn is_own_dnskey_self_signature(key: &DnskeyVerifier, input: &SigInput, rrset: &
 
 /// Labels of `owner`, a leading `*` not counted (RFC 4034 §3.1.3).
 fn owner_label_count(owner: &Name) -> u8 {
-    let mut labels = owner.iter();
-    let wildcard = labels.next().is_some_and(|l| l == b"*");
-    (owner.iter().count() - usize::from(wildcard)) as u8
-}
-
-fn names_eq_ignore_case(a: &Name, b: &Name) -> bool {
-    a.iter().count() == b.iter().count()
-        && a.iter()
-            .zip(b.iter())
-            .all(|(x, y)| x.eq_ignore_ascii_case(y))
+    owner.num_labels()
 }
 
 /// Whether `name` equals the canonical wire name `wire`, ignoring case.
@@ -383,18 +434,6 @@ fn name_eq_wire(name: &Name, mut wire: &[u8]) -> bool {
         wire = &rest[len..];
     }
     wire == [0]
-}
-
-fn memo_key(key: &DnskeyVerifier, sig: &[u8], data: &[u8]) -> MemoKey {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(key.fingerprint());
-    // Lengths keep (signature, data) pairs from sliding into each other.
-    ctx.update(&(sig.len() as u32).to_be_bytes());
-    ctx.update(sig);
-    ctx.update(data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
 }
 
 #[cfg(test)]

@@ -131,8 +131,15 @@ fn warm_verification_ds_and_nsec3_allocate_nothing_of_their_own() {
     let ours = cold.verify_rrset(key, set, sig, *now, &mut Budget::default(), &mut scratch);
     let stats = region.change();
     assert!(ours.is_ok());
+    // Under AWS-LC the key was parsed once and the Rust side allocates
+    // nothing (its C heap is out of this allocator's sight).
+    let expected = if cfg!(feature = "aws-lc") {
+        0
+    } else {
+        ring_only.allocations
+    };
     assert_eq!(
-        stats.allocations, ring_only.allocations,
+        stats.allocations, expected,
         "ours {stats:?}, ring's {ring_only:?}"
     );
     assert_eq!(stats.reallocations, 0);
