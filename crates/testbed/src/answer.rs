@@ -115,6 +115,19 @@ fn positive(
         }
     } else if let Some(set) = node.rrset(qtype) {
         push_set(set, out);
+        if qtype == RecordType::NS {
+            // RFC 1034 §4.3.2 step 6: addresses of the name servers named,
+            // where the zone holds them (the root's own NS, for priming).
+            for record in &set.records {
+                if let RData::NS(target) = &record.data
+                    && let Some(node) = zone.node(&target.0.to_lowercase())
+                {
+                    for rtype in [RecordType::A, RecordType::AAAA] {
+                        push_opt(node.rrset(rtype), dnssec, &mut out.additional);
+                    }
+                }
+            }
+        }
     } else if let Some(set) = node.rrset(RecordType::CNAME) {
         push_set(set, out);
         if let Some(next) = wildcard_proof {

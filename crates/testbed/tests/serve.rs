@@ -211,3 +211,15 @@ fn ds_nodata_under_opt_out_carries_the_closest_provable_encloser_proof() {
     assert!(opt_out, "the covering NSEC3 has the opt-out flag");
     testbed.stop();
 }
+
+#[test]
+fn root_ns_answer_carries_the_root_servers_addresses_for_priming() {
+    let testbed = start(87, 5387);
+    let root: SocketAddr = "127.87.0.1:5387".parse().unwrap();
+    let reply = udp(root, ".", RecordType::NS, true);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert!(count(&reply.answers, RecordType::NS) >= 1);
+    // RFC 8109 §3.3: priming needs the addresses of the NS named.
+    assert!(count(&reply.additionals, RecordType::A) >= 1, "{reply:?}");
+    testbed.stop();
+}
