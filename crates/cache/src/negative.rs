@@ -12,7 +12,9 @@
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
 use anchorage_wire::proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use anchorage_wire::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable};
+use anchorage_wire::proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder,
+};
 
 use crate::limits::{CacheLimits, MAX_BOGUS_TTL};
 use crate::memory::{HeapSize, Sharded, TooLarge, block_bytes};
@@ -142,11 +144,23 @@ impl NegativeCache {
             })
         };
         let lower = encode(&qname.to_lowercase())?;
-        let mut blob = lower.clone();
-        blob.extend_from_slice(&encode(soa)?);
-        for proof in proofs {
-            blob.extend_from_slice(&encode(proof)?);
+        // The SOA and proofs go through one encoder: its compression
+        // pointers count from the SOA, where `decode` starts reading.
+        // (Encoding each record alone made later records' pointers aim
+        // into the wrong bytes once joined.)
+        let mut records = Vec::new();
+        {
+            let mut encoder = BinEncoder::new(&mut records);
+            for record in core::iter::once(soa).chain(proofs) {
+                record
+                    .emit(&mut encoder)
+                    .map_err(|e| NegativeError::Encode {
+                        reason: e.to_string(),
+                    })?;
+            }
         }
+        let mut blob = lower.clone();
+        blob.extend_from_slice(&records);
         let slot = (denial == Denial::NoData).then_some(qtype);
         let hash = self.key_hash(&lower, qclass, slot);
         let entry = NegativeEntry {
@@ -260,6 +274,54 @@ mod tests {
     }
 
     const T0: Timestamp = Timestamp(5_000);
+
+    #[test]
+    fn soa_and_proofs_come_back_exactly_as_stored() {
+        use anchorage_wire::proto::dnssec::rdata::{DNSSECRData, NSEC};
+        // Names sharing suffixes with the SOA's, so an encoder compresses
+        // them: every record must still decode to itself.
+        let proofs = [
+            Record::from_rdata(
+                name("a.example.com."),
+                300,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+                    name("c.example.com."),
+                    [RecordType::A, RecordType::RRSIG, RecordType::NSEC],
+                ))),
+            ),
+            Record::from_rdata(
+                name("example.com."),
+                300,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+                    name("a.example.com."),
+                    [RecordType::SOA, RecordType::NS, RecordType::NSEC],
+                ))),
+            ),
+        ];
+        let c = cache();
+        let stored = soa(900, 300);
+        c.insert(
+            &name("b.example.com."),
+            RecordType::A,
+            DNSClass::IN,
+            Denial::NxDomain,
+            &stored,
+            &proofs,
+            Security::Secure,
+            T0,
+        )
+        .unwrap();
+        let found = c
+            .lookup(&name("b.example.com."), RecordType::A, DNSClass::IN, T0)
+            .unwrap();
+        assert_eq!(found.soa.name, stored.name);
+        assert_eq!(found.soa.data, stored.data);
+        assert_eq!(found.proofs.len(), 2);
+        for (got, want) in found.proofs.iter().zip(&proofs) {
+            assert_eq!(got.name, want.name);
+            assert_eq!(got.data, want.data);
+        }
+    }
 
     #[test]
     fn negative_ttl_is_the_smaller_of_soa_ttl_and_minimum_capped() {
