@@ -8,9 +8,11 @@ use anchorage_cache::{CacheLimits, parse_size};
 use anchorage_iterator::RootHints;
 use anchorage_iterator::config::{Config as IteratorConfig, QnameMinimisation};
 use anchorage_server::{Access, Acl, ServerConfig};
+use anchorage_trust::xml::{anchors_from_xml, looks_like_xml};
 use anchorage_trust::{Anchor, Persistence, Timers, anchors_from_text, builtin_root_anchors};
 use anchorage_validator::TrustAnchors;
-use anchorage_wire::proto::rr::Name;
+use anchorage_wire::proto::dnssec::rdata::DNSSECRData;
+use anchorage_wire::proto::rr::{Name, RData, Record};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -74,6 +76,10 @@ pub struct File {
     pub max_retry_interval: Option<Spanned<String>>,
     /// Access control.
     pub access: Option<AccessFile>,
+    /// Address of the Prometheus `GET /metrics` listener (default: off).
+    pub metrics_listen: Option<Spanned<String>>,
+    /// Send the RFC 8145 key-tag query after each root DNSKEY probe (default true).
+    pub trust_anchor_signaling: Option<bool>,
 }
 
 /// The `[access]` table.
@@ -118,6 +124,11 @@ pub struct Settings {
     pub anchors: TrustAnchors,
     /// RFC 5011 tracking.
     pub trust: TrustSettings,
+    /// Where `GET /metrics` is served; `None`: no metrics listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// What reading the trust-anchor file left out and why, logged at start
+    /// (settings are read before logging begins).
+    pub anchor_notes: Vec<String>,
 }
 
 /// Where the tracker's seed anchors come from (logged at start).
@@ -144,6 +155,8 @@ pub struct TrustSettings {
     pub seed: Vec<Anchor>,
     /// Where the seed came from.
     pub seed_source: SeedSource,
+    /// Send the RFC 8145 §4.1 key-tag query after each valid probe.
+    pub signaling: bool,
 }
 
 impl TrustSettings {
@@ -230,14 +243,7 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
     let iterator = iterator_settings(file, text, base, &mut problems);
 
     let rfc5011 = file.rfc5011.unwrap_or(true);
-    let (anchors, seed) = if rfc5011 {
-        (
-            TrustAnchors::empty(),
-            seed_anchors(file, base, &mut problems),
-        )
-    } else {
-        (trust_anchors(file, base, &mut problems), Vec::new())
-    };
+    let (anchors, seed, anchor_notes) = anchors_or_seed(file, base, rfc5011, &mut problems);
     let trust = TrustSettings {
         rfc5011,
         state_dir: file
@@ -255,7 +261,9 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
             .trust_anchor
             .as_ref()
             .map_or(SeedSource::BuiltIn, |p| SeedSource::File(base.join(p))),
+        signaling: file.trust_anchor_signaling.unwrap_or(true),
     };
+    let metrics_listen = metrics_listen(file, text, &mut problems);
 
     let threads = file
         .threads
@@ -283,7 +291,42 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
         log,
         anchors,
         trust,
+        metrics_listen,
+        anchor_notes,
     })
+}
+
+/// The static anchors (RFC 5011 off) or the tracker's seed (on), and the
+/// notes on what the anchor file left out.
+fn anchors_or_seed(
+    file: &File,
+    base: &Path,
+    rfc5011: bool,
+    problems: &mut Vec<Problem>,
+) -> (TrustAnchors, Vec<Anchor>, Vec<String>) {
+    let mut notes = Vec::new();
+    if rfc5011 {
+        let seed = seed_anchors(file, base, problems, &mut notes);
+        (TrustAnchors::empty(), seed, notes)
+    } else {
+        let anchors = trust_anchors(file, base, problems, &mut notes);
+        (anchors, Vec::new(), notes)
+    }
+}
+
+/// The `metrics-listen` address, if set and valid.
+fn metrics_listen(file: &File, text: &str, problems: &mut Vec<Problem>) -> Option<SocketAddr> {
+    let addr = file.metrics_listen.as_ref()?;
+    addr.get_ref().parse().map_or_else(
+        |_| {
+            problems.push(Problem {
+                line: Some(line_of(text, addr.span().start)).filter(|_| !addr.span().is_empty()),
+                message: format!("metrics-listen {:?} is not IP:port", addr.get_ref()),
+            });
+            None
+        },
+        Some,
+    )
 }
 
 /// The RFC 5011 timers: the RFC's, with the file's durations laid over them.
@@ -403,7 +446,12 @@ pub fn format_duration(d: Duration) -> String {
 
 /// The RFC 5011 seed: the file's root anchors, or the built-in IANA root
 /// anchors valid today (KSK-2017 and KSK-2024, root-anchors.xml).
-fn seed_anchors(file: &File, base: &Path, problems: &mut Vec<Problem>) -> Vec<Anchor> {
+fn seed_anchors(
+    file: &File,
+    base: &Path,
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<String>,
+) -> Vec<Anchor> {
     let Some(path) = &file.trust_anchor else {
         return builtin_root_anchors(SystemTime::now());
     };
@@ -418,6 +466,9 @@ fn seed_anchors(file: &File, base: &Path, problems: &mut Vec<Problem>) -> Vec<An
             return Vec::new();
         }
     };
+    if looks_like_xml(&text) {
+        return xml_anchors(&text, &path, problems, notes);
+    }
     anchors_from_text(&text, &Name::root()).unwrap_or_else(|e| {
         problems.push(Problem {
             line: None,
@@ -532,7 +583,12 @@ fn iterator_settings(
 
 /// The trust anchors: the file's, or the built-in IANA root anchors valid
 /// today (KSK-2017 and KSK-2024, root-anchors.xml).
-fn trust_anchors(file: &File, base: &Path, problems: &mut Vec<Problem>) -> TrustAnchors {
+fn trust_anchors(
+    file: &File,
+    base: &Path,
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<String>,
+) -> TrustAnchors {
     let text = match &file.trust_anchor {
         Some(path) => {
             let path = base.join(path);
@@ -549,6 +605,23 @@ fn trust_anchors(file: &File, base: &Path, problems: &mut Vec<Problem>) -> Trust
         }
         None => builtin_anchor_text(),
     };
+    if looks_like_xml(&text) {
+        let path = file
+            .trust_anchor
+            .as_ref()
+            .map(|p| base.join(p))
+            .unwrap_or_default();
+        let records = anchor_records(&xml_anchors(&text, &path, problems, notes));
+        // `anchor_records` makes DS and DNSKEY records only, the kinds
+        // `from_records` takes.
+        return TrustAnchors::from_records(records).unwrap_or_else(|e| {
+            problems.push(Problem {
+                line: None,
+                message: format!("trust anchor: {e}"),
+            });
+            TrustAnchors::empty()
+        });
+    }
     TrustAnchors::from_zone_text(&text).unwrap_or_else(|e| {
         problems.push(Problem {
             line: None,
@@ -556,6 +629,57 @@ fn trust_anchors(file: &File, base: &Path, problems: &mut Vec<Problem>) -> Trust
         });
         TrustAnchors::empty()
     })
+}
+
+/// Root anchors from an IANA root-anchors.xml document, valid now; the
+/// entries left out (outside their validity window, or with a digest that
+/// does not match their key) become notes for the log.
+fn xml_anchors(
+    text: &str,
+    path: &Path,
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<String>,
+) -> Vec<Anchor> {
+    match anchors_from_xml(text, SystemTime::now()) {
+        Ok(read) => {
+            notes.extend(read.skipped.iter().map(ToString::to_string));
+            if read.anchors.is_empty() {
+                problems.push(Problem {
+                    line: None,
+                    message: format!(
+                        "trust anchor {}: no KeyDigest in it is valid now",
+                        path.display()
+                    ),
+                });
+            }
+            read.anchors
+        }
+        Err(e) => {
+            problems.push(Problem {
+                line: None,
+                message: format!("trust anchor {}: {}", path.display(), sentence(&e)),
+            });
+            Vec::new()
+        }
+    }
+}
+
+/// `anchors` as DS and DNSKEY records owned by the root.
+fn anchor_records(anchors: &[Anchor]) -> Vec<Record> {
+    anchors
+        .iter()
+        .map(|anchor| {
+            let rdata = match anchor {
+                Anchor::Ds(ds) => RData::DNSSEC(DNSSECRData::DS(ds.ds())),
+                Anchor::Dnskey(key) => RData::DNSSEC(DNSSECRData::DNSKEY(key.dnskey())),
+            };
+            Record::from_rdata(
+                Name::root(),
+                anchorage_trust::anchor::ANCHOR_TEXT_TTL,
+                rdata,
+            )
+        })
+        .collect()
 }
 
 /// The built-in root anchors valid now, as DS lines.
@@ -734,5 +858,47 @@ mod tests {
         .unwrap();
         assert!(ok.iterator.hints.all_loopback());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn metrics_listen_and_trust_anchor_signaling_are_read() {
+        let s = parse("", Path::new("/")).unwrap();
+        assert_eq!(s.metrics_listen, None, "metrics off by default");
+        assert!(s.trust.signaling, "RFC 8145 signalling on by default");
+        let s = parse(
+            "metrics-listen = \"127.0.0.1:9153\"\ntrust-anchor-signaling = false\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(s.metrics_listen, Some("127.0.0.1:9153".parse().unwrap()));
+        assert!(!s.trust.signaling);
+        let problems =
+            parse("threads = 1\nmetrics-listen = \"9153\"\n", Path::new("/")).unwrap_err();
+        assert_eq!(problems[0].line, Some(2), "{problems:?}");
+        assert!(problems[0].message.contains("metrics-listen \"9153\""));
+    }
+
+    #[test]
+    fn a_root_anchors_xml_file_is_read_by_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let xml = include_str!("../../trust/tests/data/root-anchors.xml");
+        std::fs::write(dir.path().join("root-anchors.xml"), xml).unwrap();
+        let s = parse("trust-anchor = \"root-anchors.xml\"\n", dir.path()).unwrap();
+        let tags: Vec<u16> = s.trust.seed.iter().map(Anchor::tag).collect();
+        assert_eq!(tags, [20326, 38696]);
+        assert_eq!(s.anchor_notes.len(), 1, "{:?}", s.anchor_notes);
+        assert!(s.anchor_notes[0].contains("Kjqmt7v (key 19036) not loaded: expired"));
+        let off = parse(
+            "rfc5011 = false\ntrust-anchor = \"root-anchors.xml\"\n",
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(off.anchors.key_tags(&Name::root()), [20326, 38696]);
+        std::fs::write(dir.path().join("broken.xml"), &xml[..xml.len() / 2]).unwrap();
+        let problems = parse("trust-anchor = \"broken.xml\"\n", dir.path()).unwrap_err();
+        assert!(
+            problems[0].message.contains("not well-formed XML"),
+            "{problems:?}"
+        );
     }
 }

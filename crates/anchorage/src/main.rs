@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anchorage_iterator::recursor::TokioClock;
 use anchorage_iterator::{Recursor, Transport};
 use anchorage_resolver::{Pipeline, PipelineConfig};
-use anchorage_server::Server;
+use anchorage_server::{MetricsServer, MetricsSources, Server, TrustReportSlot};
 use anchorage_validator::{Limits as ValidatorLimits, Validator};
 use clap::{Args, Parser, Subcommand};
 use toml::Spanned;
@@ -37,8 +37,9 @@ struct Cli {
     /// Root hints file instead of the built-in IANA root servers.
     #[arg(long)]
     root_hints: Option<PathBuf>,
-    /// Trust-anchor file (DS or DNSKEY, zone-file text) instead of the
-    /// built-in IANA root anchors; with RFC 5011 on, the tracker's seed.
+    /// Trust-anchor file (DS or DNSKEY zone-file text, or IANA's
+    /// root-anchors.xml) instead of the built-in IANA root anchors; with
+    /// RFC 5011 on, the tracker's seed.
     #[arg(long)]
     trust_anchor: Option<PathBuf>,
     /// Follow root KSK rollovers with RFC 5011 (default true).
@@ -64,6 +65,12 @@ struct Cli {
     /// Port of upstream servers (labs only; 53 on the internet).
     #[arg(long)]
     upstream_port: Option<u16>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (default: off).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// Send the RFC 8145 key-tag query after each root DNSKEY probe (default true).
+    #[arg(long, value_name = "BOOL")]
+    trust_anchor_signaling: Option<bool>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -317,6 +324,10 @@ fn load(cli: &Cli) -> Result<Settings, Vec<config::Problem>> {
     }
     cli.timers.apply(&mut file);
     file.upstream_port = cli.upstream_port.or(file.upstream_port);
+    if let Some(addr) = &cli.metrics_listen {
+        file.metrics_listen = Some(flag(addr));
+    }
+    file.trust_anchor_signaling = cli.trust_anchor_signaling.or(file.trust_anchor_signaling);
     config::settle(&file, &text, &base)
 }
 
@@ -334,10 +345,14 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
+    for note in &settings.anchor_notes {
+        tracing::warn!("{note}");
+    }
     // The state file is checked before anything is bound or sent: a bad
     // one stops the start with nothing half-running.
+    let trust_report = Arc::new(TrustReportSlot::default());
     let shell = if settings.trust.rfc5011 {
-        Some(probe::start(&settings.trust, Arc::new(SystemClock))?)
+        Some(probe::start(&settings.trust, Arc::new(SystemClock))?.reporting_to(&trust_report))
     } else {
         tracing::info!("RFC 5011 off: the root trust anchors are static");
         None
@@ -374,6 +389,21 @@ async fn serve(settings: Settings) -> Result<(), String> {
     for addr in server.local_addrs() {
         tracing::info!(%addr, "serving UDP and TCP");
     }
+    let metrics = match settings.metrics_listen {
+        Some(addr) => {
+            let sources = MetricsSources {
+                server: Arc::clone(server.stats()),
+                pipeline: (*pipeline).clone(),
+                trust: shell.as_ref().map(|_| Arc::clone(&trust_report)),
+            };
+            let metrics = MetricsServer::start(addr, sources)
+                .await
+                .map_err(|e| config::sentence(&e))?;
+            tracing::info!(addr = %metrics.local_addr(), "serving metrics at /metrics");
+            Some(metrics)
+        }
+        None => None,
+    };
     let probing = shell.map(|shell| tokio::spawn(shell.run(pipeline)));
     stop.await;
     tracing::info!("stopping: draining queries in flight");
@@ -381,6 +411,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         // The state was saved after the last probe; a save never spans an await.
         task.abort();
     }
+    drop(metrics);
     let stats = server.shutdown().await;
     tracing::info!(udp = stats.udp_queries, tcp = stats.tcp_queries, "stopped");
     Ok(())

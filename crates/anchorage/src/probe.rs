@@ -6,9 +6,12 @@
 //! The tracker decides; this module only reads the clock, awaits the
 //! network and writes files. A failed probe changes no key's state.
 //!
+//! After each valid update it sends the RFC 8145 key-tag query (unless
+//! `trust-anchor-signaling = false`) and publishes the tracker's state for
+//! the metrics.
+//!
 //! # Limitations
-//! The root is the only trust point. RFC 8145 key-tag signalling is not
-//! sent yet.
+//! The root is the only trust point.
 
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::sync::Arc;
@@ -16,6 +19,8 @@ use std::time::{Duration, SystemTime};
 
 use anchorage_iterator::{Question, Recursor, ResolveError};
 use anchorage_resolver::Pipeline;
+use anchorage_server::{TrustReport, TrustReportSlot};
+use anchorage_trust::signal::key_tag_qname;
 use anchorage_trust::store::{self, set_aside};
 use anchorage_trust::{NextProbe, StartConfig, StartOrigin, StateStore, StoreError, Tracker};
 use anchorage_validator::TrustAnchors as ValidatorAnchors;
@@ -50,6 +55,10 @@ pub struct TrustShell {
     tracker: Tracker,
     store: StateStore,
     clock: Arc<dyn Clock>,
+    /// Where the metrics read the tracker's state; written after each probe.
+    report: Option<Arc<TrustReportSlot>>,
+    /// Send the RFC 8145 key-tag query after each valid probe.
+    signaling: bool,
 }
 
 /// Why a probe got no answer to observe.
@@ -129,6 +138,8 @@ pub fn start(settings: &TrustSettings, clock: Arc<dyn Clock>) -> Result<TrustShe
         tracker: started.tracker,
         store: started.store,
         clock,
+        report: None,
+        signaling: settings.signaling,
     })
 }
 
@@ -136,6 +147,25 @@ impl TrustShell {
     /// The validator's anchors for the keys trusted now.
     pub fn validator_anchors(&self) -> ValidatorAnchors {
         validator_anchors(&self.tracker)
+    }
+
+    /// Publishes the tracker's state to `slot` now and after every probe.
+    #[must_use]
+    pub fn reporting_to(mut self, slot: &Arc<TrustReportSlot>) -> Self {
+        self.report = Some(Arc::clone(slot));
+        self.publish();
+        self
+    }
+
+    /// Writes the keys, probe bookkeeping and store health for the metrics.
+    fn publish(&self) {
+        if let Some(slot) = &self.report {
+            slot.publish(TrustReport {
+                keys: self.tracker.listing(),
+                probe: self.tracker.probe().clone(),
+                store: self.store.health(),
+            });
+        }
     }
 
     /// Probes whenever the tracker asks, for ever; cancel the task to stop.
@@ -189,12 +219,16 @@ impl TrustShell {
                 "RFC 5011 state kept in memory; the next probe retries the write"
             );
         }
+        self.publish();
         if let Some(accepted) = outcome {
             info!(
                 signer = accepted.signer,
                 trusted = ?self.tracker.trusted_tags(),
                 "root DNSKEY probe: valid update"
             );
+            if self.signaling {
+                signal_trusted_tags(pipeline, &self.tracker.trusted_tags()).await;
+            }
         } else {
             info!(
                 failures = self.tracker.probe().failures,
@@ -214,6 +248,25 @@ pub fn validator_anchors(tracker: &Tracker) -> ValidatorAnchors {
         error!(error = %sentence(&e), "cannot convert the trusted keys: no root anchor");
         ValidatorAnchors::empty()
     })
+}
+
+/// Sends the RFC 8145 §4.1 key-tag query (`_ta-XXXX[-YYYY].` NULL) for
+/// `tags` to the root through the recursor; the answer (NXDOMAIN, usually)
+/// is ignored, and a failure only logged.
+async fn signal_trusted_tags(pipeline: &Pipeline, tags: &[u16]) {
+    let Some(qname) = key_tag_qname(tags, &Name::root()) else {
+        return;
+    };
+    let question = Question::new(qname.clone(), RecordType::NULL);
+    match tokio::time::timeout(PROBE_TIMEOUT, pipeline.recursor().resolve(question)).await {
+        Ok(Ok(answer)) => {
+            info!(qname = %qname, rcode = ?answer.rcode, "RFC 8145 key-tag signal sent");
+        }
+        Ok(Err(e)) => {
+            warn!(qname = %qname, error = %sentence(&e), "RFC 8145 key-tag signal failed");
+        }
+        Err(_) => warn!(qname = %qname, "RFC 8145 key-tag signal timed out"),
+    }
 }
 
 /// The root DNSKEY RRset and its RRSIGs through the recursor (DO set,

@@ -6,6 +6,8 @@
 //! answer cache. RD=0
 //! queries are answered from the cache only; ANY gets the RFC 8482 reply;
 //! upstream failure serves a stale answer where one is kept (RFC 8767).
+//! RFC 8509 root-key-sentinel names get SERVFAIL when the key tag's trust
+//! disagrees with the label.
 //!
 //! # Limitations
 //! Bogus answers are not cached here (the validator holds the bogus zone
@@ -14,6 +16,7 @@
 
 mod pipeline;
 mod reply;
+mod sentinel;
 
 use core::future::Future;
 

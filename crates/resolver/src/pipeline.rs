@@ -20,6 +20,7 @@ use core::future::Future;
 
 use crate::Resolve;
 use crate::reply::{build_reply, client_name, reply_message};
+use crate::sentinel;
 
 /// The IN class (RFC 1035 §3.2.4); other classes are refused.
 const CLASS_IN: u16 = 1;
@@ -87,6 +88,11 @@ impl Pipeline {
         &self.inner.answers
     }
 
+    /// The aggressive NSEC/NSEC3 cache (RFC 8198), for its counters.
+    pub fn aggressive(&self) -> &AggressiveCache {
+        &self.inner.aggressive
+    }
+
     fn now(&self) -> Timestamp {
         Timestamp(self.inner.epoch.elapsed().as_secs())
     }
@@ -96,7 +102,13 @@ impl Pipeline {
     async fn resolve_upstream(&self, query: &QueryView) -> Vec<u8> {
         let question = Question::new(client_name(query), RecordType::from(query.qtype()));
         let mut out = Vec::new();
-        if !query.checking_disabled() && self.answer_from_ranges(query, &question, &mut out) {
+        // RFC 8509 sentinel queries always go through validation and are
+        // never cached: the answer depends on the trusted keys of the moment.
+        let sentinel = sentinel::sentinel_of(query, &question.name);
+        if !query.checking_disabled()
+            && sentinel.is_none()
+            && self.answer_from_ranges(query, &question, &mut out)
+        {
             return out;
         }
         match self.inner.recursor.resolve(question).await {
@@ -128,8 +140,16 @@ impl Pipeline {
                 if secure {
                     self.keep_ranges(&answer, &verdict.denials);
                 }
+                if let Some(sentinel) = sentinel.filter(|_| secure)
+                    && sentinel::fails(sentinel, &self.inner.validator.anchors())
+                {
+                    error_reply(query, ResponseCode::ServFail, None, &mut out);
+                    return out;
+                }
                 build_reply(query, &answer, secure, ede_ref, &mut out);
-                let _ = self.inner.answers.insert(&out, self.now());
+                if sentinel.is_none() {
+                    let _ = self.inner.answers.insert(&out, self.now());
+                }
                 // Stored with AD so later asking clients get it; this client
                 // sees AD only if it asked (RFC 6840 §5.7).
                 if secure && !(query.dnssec_ok() || query.authentic_data()) {

@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use anchorage_wire::QueryView;
@@ -124,6 +125,58 @@ impl Catalog {
     }
 }
 
+/// Most queries a [`QueryLog`] keeps; later ones are not recorded.
+pub const MAX_LOGGED_QUERIES: usize = 100_000;
+
+/// The questions servers received, for tests that check what a resolver
+/// asked (RFC 8145 signals, for one). Off until [`QueryLog::record`]:
+/// while off, answering costs one atomic load and allocates nothing.
+#[derive(Debug, Default)]
+pub struct QueryLog {
+    on: AtomicBool,
+    seen: Mutex<Vec<LoggedQuery>>,
+}
+
+/// One logged question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedQuery {
+    /// The server that received it.
+    pub server: SocketAddr,
+    /// QNAME, lower case, with the trailing dot.
+    pub qname: String,
+    /// QTYPE.
+    pub qtype: RecordType,
+}
+
+impl QueryLog {
+    /// Starts or stops recording.
+    pub fn record(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
+    }
+
+    /// The questions recorded so far.
+    pub fn queries(&self) -> Vec<LoggedQuery> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn note(&self, server: SocketAddr, query: &QueryView) {
+        if !self.on.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() < MAX_LOGGED_QUERIES {
+            seen.push(LoggedQuery {
+                server,
+                qname: query.qname_lower().to_string(),
+                qtype: RecordType::from(query.qtype()),
+            });
+        }
+    }
+}
+
 /// One server to start.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
@@ -133,6 +186,8 @@ pub struct ServerSpec {
     pub catalog: Arc<Catalog>,
     /// How it answers.
     pub behaviour: Behaviour,
+    /// Where it notes the questions it gets, if anywhere.
+    pub log: Option<Arc<QueryLog>>,
 }
 
 /// Why servers could not start.
@@ -287,6 +342,9 @@ pub fn handle(spec: &ServerSpec, msg: &[u8], udp: bool, out: &mut Vec<u8>) -> bo
         Ok(query) => query,
         Err(error) => return rejection_reply(msg, &error, out),
     };
+    if let Some(log) = &spec.log {
+        log.note(spec.addr, &query);
+    }
     match spec.behaviour {
         Behaviour::Unresponsive => return false,
         Behaviour::Refused => {

@@ -11,7 +11,9 @@ use crate::hierarchy::{Hierarchy, HierarchyConfig, key_seed};
 use crate::keys::{FLAG_REVOKE, KeyRole, ZoneKey};
 use crate::manifest::Manifest;
 use crate::output::{root_hints_text, trust_anchor_text};
-use crate::server::{Behaviour, Catalog, Running, ServeError, ServerSpec, SharedZone, spawn};
+use crate::server::{
+    Behaviour, Catalog, LoggedQuery, QueryLog, Running, ServeError, ServerSpec, SharedZone, spawn,
+};
 use crate::signer::{KeyEntry, SignZoneError, SigningPlan, Validity, sign_zone};
 
 /// Worker threads of the server runtime by default.
@@ -62,6 +64,7 @@ pub struct Testbed {
     manifest: Manifest,
     root: SharedZone,
     root_state: Mutex<RootState>,
+    queries: Arc<QueryLog>,
     running: Running,
 }
 
@@ -109,12 +112,14 @@ impl Testbed {
                 entry.1 = behaviour;
             }
         }
+        let queries = Arc::new(QueryLog::default());
         let specs = catalogs
             .into_iter()
             .map(|(addr, (catalog, behaviour))| ServerSpec {
                 addr: SocketAddr::from((addr, port)),
                 catalog: Arc::new(catalog),
                 behaviour,
+                log: Some(Arc::clone(&queries)),
             })
             .collect();
         let running = spawn(specs, threads)?;
@@ -133,6 +138,7 @@ impl Testbed {
             manifest,
             root,
             root_state: Mutex::new(RootState { plan, last: None }),
+            queries,
             running,
         })
     }
@@ -145,6 +151,21 @@ impl Testbed {
     /// The manifest of categorised names.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Starts (or stops) noting every question the servers get.
+    pub fn record_queries(&self, on: bool) {
+        self.queries.record(on);
+    }
+
+    /// The questions noted since [`Testbed::record_queries`] was turned on.
+    pub fn queries(&self) -> Vec<LoggedQuery> {
+        self.queries.queries()
+    }
+
+    /// The address the root zone is served on.
+    pub fn root_server(&self) -> SocketAddr {
+        SocketAddr::from((self.config.addresses.root(), self.config.addresses.port))
     }
 
     /// Root hints in zone-file text.

@@ -55,6 +55,7 @@ fn spec() -> ServerSpec {
         addr: SocketAddr::from((plan.root(), plan.port)),
         catalog: Arc::new(catalog),
         behaviour: Behaviour::Normal,
+        log: None,
     }
 }
 

@@ -2,8 +2,8 @@
 //! zone-file text (DS or DNSKEY records).
 //!
 //! # Limitations
-//! root-anchors.xml and its CMS signature are not read here; the built-in
-//! table is copied from that file (ROLLOVER.md §1) and pinned by tests.
+//! root-anchors.xml is read by [`crate::xml`]; the built-in table is
+//! copied from that file (ROLLOVER.md §1) and pinned by tests.
 
 use std::time::SystemTime;
 

@@ -14,7 +14,8 @@
 //! # Limitations
 //! No probing, metrics or CLI here: the resolver shell performs probes
 //! through the normal resolution path (TC → TCP included) and exports the
-//! listing as metrics. root-anchors.xml is not read.
+//! listing as metrics. root-anchors.xml ([`xml`]) is read without its CMS
+//! signature.
 
 pub mod anchor;
 pub mod key;
@@ -28,6 +29,7 @@ pub mod timers;
 pub mod tracker;
 pub mod update;
 pub mod utc;
+pub mod xml;
 
 pub use anchor::{
     Anchor, AnchorError, BUILTIN_ROOT_ANCHORS, BuiltinAnchor, anchors_from_text,

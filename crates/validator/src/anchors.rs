@@ -87,6 +87,28 @@ impl TrustAnchors {
         }
     }
 
+    /// Key tags of the keys anchored at `zone` (DS and DNSKEY anchors),
+    /// ascending, without repeats: the trusted set RFC 8509 asks about.
+    pub fn key_tags(&self, zone: &Name) -> Vec<u16> {
+        let Some(anchors) = self.zones.get(&zone.to_lowercase()) else {
+            return Vec::new();
+        };
+        let mut tags: Vec<u16> = anchors
+            .ds
+            .iter()
+            .map(DS::key_tag)
+            .chain(
+                anchors
+                    .dnskeys
+                    .iter()
+                    .filter_map(|key| key.calculate_key_tag().ok()),
+            )
+            .collect();
+        tags.sort_unstable();
+        tags.dedup();
+        tags
+    }
+
     /// The anchored zones.
     pub fn zones(&self) -> impl Iterator<Item = &Name> {
         self.zones.keys()
@@ -114,6 +136,17 @@ mod tests {
         assert!(zone.is_root());
         assert_eq!(found.ds.len(), 1);
         assert_eq!(found.ds[0].key_tag(), 20326);
+    }
+
+    #[test]
+    fn key_tags_cover_ds_and_dnskey_anchors() {
+        let anchors = TrustAnchors::from_zone_text(ROOT_DS).unwrap();
+        assert_eq!(anchors.key_tags(&Name::root()), vec![20326]);
+        assert!(
+            anchors
+                .key_tags(&Name::from_ascii("example.").unwrap())
+                .is_empty()
+        );
     }
 
     #[test]

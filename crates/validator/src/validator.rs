@@ -135,6 +135,11 @@ impl Validator {
         self.keys.clear();
     }
 
+    /// The trust anchors in force now.
+    pub fn anchors(&self) -> Arc<TrustAnchors> {
+        Arc::clone(&self.anchors.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Replaces the negative trust anchors (RFC 7646).
     pub fn set_negative_anchors(&self, ntas: Arc<NegativeTrustAnchors>) {
         *self.ntas.write().unwrap_or_else(PoisonError::into_inner) = ntas;
