@@ -7,14 +7,16 @@
 //! [`Limits::batch_parallel_min`] of them. Results come back in job order.
 //!
 //! # Limitations
-//! Helper threads are scoped threads started per call (`std::thread::scope`),
-//! not a pool: worth it only for batches whose math costs well over a
-//! thread start, which the threshold encodes. Each job names its key, so
+//! Helper threads come from a pool the [`Verifier`] starts on its first
+//! parallel batch (one thread per core but the caller's) and keeps; waking
+//! them costs microseconds, so the threshold is low. Each job names its key, so
 //! each spends at most one check; a KeyTrap budget over several keys is
 //! [`Verifier::verify_with_keys`]'s.
 
 use core::num::NonZeroUsize;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use anchorage_wire::proto::rr::Record;
@@ -32,6 +34,11 @@ pub struct Job<'a> {
     pub rrset: &'a [Record],
     /// The RRSIG record.
     pub rrsig: &'a Record,
+}
+
+thread_local! {
+    /// Signed-data buffers of a pool thread, kept across batches.
+    static HELPER_SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
 /// A job whose checks passed and whose signature is still to verify.
@@ -97,31 +104,32 @@ impl Verifier {
             }
         };
         let mut mine = Vec::with_capacity(pending.len());
-        let theirs: Vec<Vec<(usize, Outcome)>> = if helpers == 0 {
-            work(&mut scratch, &mut mine);
-            Vec::new()
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..helpers)
-                    .map(|_| {
-                        s.spawn(|| {
+        let theirs: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
+        match helpers.checked_sub(1).map(|_| self.pool()) {
+            None | Some(None) => work(&mut scratch, &mut mine),
+            Some(Some(pool)) => {
+                let helpers = helpers.min(pool.current_num_threads());
+                // The caller's thread works too; the scope returns when
+                // every helper has finished (a helper's panic is resumed).
+                pool.in_place_scope(|s| {
+                    for _ in 0..helpers {
+                        s.spawn(|_| {
                             let mut out = Vec::new();
-                            work(&mut Scratch::new(), &mut out);
-                            out
-                        })
-                    })
-                    .collect();
-                work(&mut scratch, &mut mine);
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
-                    .collect()
-            })
-        };
-        for (index, outcome) in mine.into_iter().chain(theirs.into_iter().flatten()) {
+                            HELPER_SCRATCH.with_borrow_mut(|scratch| work(scratch, &mut out));
+                            // A poisoned lock only means another helper
+                            // panicked; that panic reaches the caller anyway.
+                            theirs
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .append(&mut out);
+                        });
+                    }
+                    work(&mut scratch, &mut mine);
+                });
+            }
+        }
+        let theirs = theirs.into_inner().unwrap_or_else(PoisonError::into_inner);
+        for (index, outcome) in mine.into_iter().chain(theirs) {
             results[index] = Some(outcome);
         }
         results

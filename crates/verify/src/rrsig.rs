@@ -10,6 +10,8 @@
 //! Trust is not decided here: whether the key is trusted, and what an
 //! [`Unsupported`](crate::Unsupported) result means, is the validator's.
 
+use core::num::NonZeroUsize;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anchorage_wire::canonical::{SignedData, signed_data};
@@ -138,6 +140,10 @@ pub struct KeyMatch {
 pub struct Verifier {
     memo: Memo,
     limits: Limits,
+    /// Batch helper threads, started on the first parallel batch; `None`
+    /// inside if the platform refused to start them (batches then run on
+    /// the caller's thread).
+    pool: OnceLock<Option<rayon::ThreadPool>>,
 }
 
 impl Default for Verifier {
@@ -152,7 +158,22 @@ impl Verifier {
         Self {
             memo: Memo::new(limits.memo_entries, limits.memo_bytes),
             limits,
+            pool: OnceLock::new(),
         }
+    }
+
+    /// The batch helper pool: one thread per core but the caller's.
+    pub(crate) fn pool(&self) -> Option<&rayon::ThreadPool> {
+        self.pool
+            .get_or_init(|| {
+                let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(cores.saturating_sub(1).max(1))
+                    .thread_name(|i| format!("verify-batch-{i}"))
+                    .build()
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// The limits this verifier was built with.
