@@ -33,6 +33,9 @@ pub struct File {
     pub listen: Option<Vec<Spanned<String>>>,
     /// Worker threads (default: one per core).
     pub threads: Option<usize>,
+    /// Batched UDP receive and send (recvmmsg/sendmmsg; default true on
+    /// Linux); false for sandboxes whose sockets support only the plain calls.
+    pub udp_batching: Option<bool>,
     /// Root hints file instead of the built-in IANA hints.
     pub root_hints: Option<PathBuf>,
     /// Trust-anchor file (DS or DNSKEY records, zone-file text) instead of
@@ -281,6 +284,9 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
         server: ServerConfig {
             listen,
             udp_workers: threads,
+            udp_batching: file
+                .udp_batching
+                .unwrap_or(anchorage_server::DEFAULT_UDP_BATCHING),
             acl,
             ..ServerConfig::default()
         },
@@ -838,6 +844,16 @@ mod tests {
         assert!(problems[0].message.contains("listen-on"));
         let problems = parse("threads = \n", Path::new("/")).unwrap_err();
         assert_eq!(problems[0].line, Some(1));
+    }
+
+    #[test]
+    fn udp_batching_is_on_by_default_on_linux_and_can_be_turned_off() {
+        let on = parse("", Path::new("/")).unwrap();
+        assert_eq!(on.server.udp_batching, cfg!(target_os = "linux"));
+        let off = parse("udp-batching = false\n", Path::new("/")).unwrap();
+        assert!(!off.server.udp_batching);
+        let problems = parse("threads = 1\nudp-batching = \"no\"\n", Path::new("/")).unwrap_err();
+        assert_eq!(problems[0].line, Some(2), "{problems:?}");
     }
 
     #[test]

@@ -34,6 +34,10 @@ struct Cli {
     /// Worker threads; default one per core.
     #[arg(long)]
     threads: Option<usize>,
+    /// Batched UDP receive and send (recvmmsg/sendmmsg; default true on
+    /// Linux); false where sockets support only the plain calls.
+    #[arg(long, value_name = "BOOL")]
+    udp_batching: Option<bool>,
     /// Root hints file instead of the built-in IANA root servers.
     #[arg(long)]
     root_hints: Option<PathBuf>,
@@ -299,6 +303,7 @@ fn load(cli: &Cli) -> Result<Settings, Vec<config::Problem>> {
         file.listen = Some(cli.listen.iter().map(flag).collect());
     }
     file.threads = cli.threads.or(file.threads);
+    file.udp_batching = cli.udp_batching.or(file.udp_batching);
     if let Some(hints) = &cli.root_hints {
         // Flags are relative to the working directory, not the config file.
         file.root_hints = Some(std::env::current_dir().unwrap_or_default().join(hints));

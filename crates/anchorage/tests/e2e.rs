@@ -61,6 +61,7 @@ fn start(testbed: &Testbed, dir: &std::path::Path) -> Resolver {
         .arg("--state-dir")
         .arg(dir)
         .args(["--upstream-port", &TESTBED_PORT.to_string()])
+        .args(udp_batching_flag())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -72,6 +73,16 @@ fn start(testbed: &Testbed, dir: &std::path::Path) -> Resolver {
         assert!(Instant::now() < deadline, "resolver did not come up");
     }
     resolver
+}
+
+/// `ANCHORAGE_E2E_UDP_BATCHING=false` (or `true`) runs the resolver with
+/// `--udp-batching` so: CI runs this file in both modes; unset, the
+/// binary's default.
+fn udp_batching_flag() -> Vec<String> {
+    match std::env::var("ANCHORAGE_E2E_UDP_BATCHING") {
+        Ok(value) => vec!["--udp-batching".to_owned(), value],
+        Err(_) => Vec::new(),
+    }
 }
 
 fn query(id: u16, name: &str, rtype: RecordType, edns: bool) -> Vec<u8> {

@@ -1,7 +1,9 @@
 //! UDP listeners: one `SO_REUSEPORT` socket per worker where the platform
-//! allows it, one shared socket otherwise.
+//! allows it, one shared socket otherwise; served by tokio tasks here, or by
+//! batched receive threads ([`crate::batch`], Linux) when configured.
 
 use core::net::SocketAddr;
+use std::net::UdpSocket as StdUdpSocket;
 use std::sync::Arc;
 
 use anchorage_wire::QueryView;
@@ -17,28 +19,32 @@ use crate::{Resolve, ServerError};
 
 /// Largest UDP datagram we read; anything longer is cut by the kernel and
 /// fails to parse.
-const MAX_DATAGRAM: usize = 65_535;
+pub(crate) const MAX_DATAGRAM: usize = 65_535;
 /// Queries awaiting resolution per socket; past it new ones are dropped
 /// (the client retries) rather than queueing without bound.
 pub(crate) const MAX_UDP_IN_FLIGHT: usize = 10_000;
 
-/// Binds `workers` sockets to `addr` with `SO_REUSEPORT`, so the kernel
-/// spreads clients over them. Falls back to one socket, with a warning,
-/// where the option is refused.
-pub(crate) fn bind(addr: SocketAddr, workers: usize) -> Result<Vec<Arc<UdpSocket>>, ServerError> {
+/// Binds up to `workers` sockets to `addr` with `SO_REUSEPORT`, so the
+/// kernel spreads clients over them. Where the option is refused, binds one
+/// socket and warns: the workers then all receive on it.
+pub(crate) fn bind(addr: SocketAddr, workers: usize) -> Result<Vec<StdUdpSocket>, ServerError> {
     let err = |source| ServerError::Bind {
         proto: "UDP",
         addr,
         source,
     };
-    let first = new_socket(addr, workers > 1).map_err(err)?;
+    let (first, reuse) = new_socket(addr, workers > 1).map_err(err)?;
     let bound = first.local_addr().map_err(err)?;
-    let mut sockets = vec![Arc::new(first)];
+    let mut sockets = vec![first];
+    if !reuse {
+        return Ok(sockets);
+    }
     for _ in 1..workers {
         match new_socket(bound, true) {
-            Ok(socket) => sockets.push(Arc::new(socket)),
+            Ok((socket, true)) => sockets.push(socket),
+            Ok((_, false)) => break,
             Err(e) => {
-                tracing::warn!(%bound, error = %e, "SO_REUSEPORT refused: all UDP workers share one socket");
+                tracing::warn!(%bound, error = %e, "SO_REUSEPORT refused: the remaining UDP workers share a socket");
                 break;
             }
         }
@@ -46,17 +52,86 @@ pub(crate) fn bind(addr: SocketAddr, workers: usize) -> Result<Vec<Arc<UdpSocket
     Ok(sockets)
 }
 
-fn new_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
+/// A bound UDP socket, and whether `SO_REUSEPORT` is set on it (asked and
+/// not refused; a refusal is logged).
+fn new_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<(StdUdpSocket, bool)> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_nonblocking(true)?;
+    let reused = reuse_port
+        && match socket.set_reuse_port(true) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "SO_REUSEPORT refused: UDP workers share one socket");
+                false
+            }
+        };
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok((socket.into(), reused))
+}
+
+/// Starts `workers` receive loops over `sockets` (several loops share a
+/// socket when there are fewer sockets than workers): batched threads when
+/// `batching` is asked and the platform has it, tokio tasks otherwise.
+pub(crate) fn start<R: Resolve>(
+    sockets: Vec<StdUdpSocket>,
+    workers: usize,
+    batching: bool,
+    shared: &Arc<Shared<R>>,
+    stop: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) -> std::io::Result<()> {
+    let count = sockets.len();
+    if count == 0 {
+        return Ok(());
+    }
+    #[cfg(target_os = "linux")]
+    if batching {
+        // The receive threads wake for a stop at least this often; a socket
+        // that cannot time out its receive is served the plain way.
+        match sockets
+            .iter()
+            .try_for_each(|s| s.set_read_timeout(Some(crate::batch::WAKE)))
+        {
+            Ok(()) => {
+                let sockets: Vec<_> = sockets.into_iter().map(Arc::new).collect();
+                for i in 0..workers.max(count) {
+                    tasks.spawn(crate::batch::serve(
+                        Arc::clone(&sockets[i % count]),
+                        Arc::clone(shared),
+                        stop.clone(),
+                    ));
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no receive timeout on UDP sockets: plain receive and send");
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    if batching {
+        tracing::warn!("batched UDP I/O exists on Linux only: plain receive and send");
+    }
+    let mut tokio_sockets = Vec::with_capacity(count);
+    for socket in sockets {
+        tokio_sockets.push(Arc::new(to_tokio(socket)?));
+    }
+    for i in 0..workers.max(count) {
+        tasks.spawn(serve(
+            Arc::clone(&tokio_sockets[i % count]),
+            Arc::clone(shared),
+            stop.clone(),
+        ));
+    }
+    Ok(())
+}
+
+/// A bound socket handed to the tokio reactor (non-blocking).
+pub(crate) fn to_tokio(socket: StdUdpSocket) -> std::io::Result<UdpSocket> {
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
 }
 
 /// Receives queries on one socket until told to stop, then waits for the
@@ -82,7 +157,9 @@ pub(crate) async fn serve<R: Resolve>(
                     Step::Drop => {}
                     Step::Reply => {
                         fit(&view, &mut out, &shared.stats);
-                        let _ = socket.send_to(&out, peer).await;
+                        if !out.is_empty() {
+                            let _ = socket.send_to(&out, peer).await;
+                        }
                     }
                     Step::Resolve if in_flight.len() >= MAX_UDP_IN_FLIGHT => bump(&shared.stats.dropped),
                     Step::Resolve => {
@@ -91,7 +168,9 @@ pub(crate) async fn serve<R: Resolve>(
                             let mut reply = shared.resolver.resolve(query).await;
                             bump(&shared.stats.resolved);
                             fit(&query, &mut reply, &shared.stats);
-                            let _ = socket.send_to(&reply, peer).await;
+                            if !reply.is_empty() {
+                                let _ = socket.send_to(&reply, peer).await;
+                            }
                         });
                     }
                 }
@@ -102,7 +181,7 @@ pub(crate) async fn serve<R: Resolve>(
 }
 
 /// Truncates a UDP reply to what the client accepts (RFC 6891 §7).
-fn fit(query: &QueryView, reply: &mut Vec<u8>, stats: &ServerStats) {
+pub(crate) fn fit(query: &QueryView, reply: &mut Vec<u8>, stats: &ServerStats) {
     let limit = query.max_udp_reply();
     if reply.len() > limit {
         match truncate(reply, limit) {

@@ -22,7 +22,8 @@ use tokio::time::timeout;
 const LIMIT: Duration = Duration::from_secs(10);
 
 /// Answers `fast.*` at once, `gate.*` only after the test opens the gate,
-/// anything else after resolution with no wait; `big.` has a 2 KB TXT set.
+/// anything else after resolution with no wait; `big.` and `fast.big.`
+/// have a 2 KB TXT set.
 struct Table {
     records: HashMap<String, Vec<RData>>,
     gate: Arc<Notify>,
@@ -34,8 +35,12 @@ impl Table {
         for name in ["fast.example.", "slow.example.", "gate.example."] {
             records.insert(name.to_owned(), vec![RData::A(A::new(192, 0, 2, 1))]);
         }
-        let big = (0..10).map(|i| RData::TXT(TXT::new(vec![format!("{i}").repeat(200)])));
-        records.insert("big.example.".to_owned(), big.collect());
+        let big: Vec<RData> = (0..10)
+            .map(|i| RData::TXT(TXT::new(vec![format!("{i}").repeat(200)])))
+            .collect();
+        records.insert("big.example.".to_owned(), big.clone());
+        // Answered at once, and too big for UDP: truncated on the fast path.
+        records.insert("fast.big.example.".to_owned(), big);
         Self { records, gate }
     }
 
@@ -82,10 +87,11 @@ impl Resolve for Table {
     }
 }
 
-fn start(config: ServerConfig) -> (Server, SocketAddr, Arc<Notify>) {
+fn start(batching: bool, config: ServerConfig) -> (Server, SocketAddr, Arc<Notify>) {
     let gate = Arc::new(Notify::new());
     let config = ServerConfig {
         listen: vec!["127.0.0.1:0".parse().unwrap()],
+        udp_batching: batching,
         ..config
     };
     let server = Server::start(&config, Arc::new(Table::new(Arc::clone(&gate)))).unwrap();
@@ -131,10 +137,9 @@ async fn tcp_read(stream: &mut TcpStream) -> Vec<u8> {
     msg
 }
 
-#[tokio::test]
-async fn answers_over_udp_and_tcp_from_cache_and_after_resolution() {
+async fn answers_over_udp_and_tcp_from_cache_and_after_resolution(batching: bool) {
     timeout(LIMIT, async {
-        let (server, addr, _) = start(ServerConfig::default());
+        let (server, addr, _) = start(batching, ServerConfig::default());
         for name in ["fast.example.", "slow.example.", "Fast.Example."] {
             let reply = udp_exchange(addr, &query(7, name, RecordType::A, false))
                 .await
@@ -157,10 +162,9 @@ async fn answers_over_udp_and_tcp_from_cache_and_after_resolution() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn large_answers_are_truncated_over_udp_and_whole_over_tcp() {
+async fn large_answers_are_truncated_over_udp_and_whole_over_tcp(batching: bool) {
     timeout(LIMIT, async {
-        let (server, addr, _) = start(ServerConfig::default());
+        let (server, addr, _) = start(batching, ServerConfig::default());
         let reply = udp_exchange(addr, &query(1, "big.example.", RecordType::TXT, false))
             .await
             .unwrap();
@@ -187,10 +191,9 @@ async fn large_answers_are_truncated_over_udp_and_whole_over_tcp() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn malformed_packets_get_the_rfc_rcode_and_service_goes_on() {
+async fn malformed_packets_get_the_rfc_rcode_and_service_goes_on(batching: bool) {
     timeout(LIMIT, async {
-        let (server, addr, _) = start(ServerConfig::default());
+        let (server, addr, _) = start(batching, ServerConfig::default());
         // Random bytes shorter than a header: dropped.
         assert!(udp_exchange(addr, b"\x01\x02\x03").await.is_none());
         // Two questions: FORMERR.
@@ -224,16 +227,18 @@ async fn malformed_packets_get_the_rfc_rcode_and_service_goes_on() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn access_control_refuses_with_ede_18_or_drops() {
+async fn access_control_refuses_with_ede_18_or_drops(batching: bool) {
     timeout(LIMIT, async {
         let mut acl = Acl::empty();
         acl.add("127.0.0.1", Access::Allow).unwrap();
         acl.add("127.0.0.3", Access::Drop).unwrap();
-        let (server, addr, _) = start(ServerConfig {
-            acl,
-            ..ServerConfig::default()
-        });
+        let (server, addr, _) = start(
+            batching,
+            ServerConfig {
+                acl,
+                ..ServerConfig::default()
+            },
+        );
         let packet = query(11, "fast.example.", RecordType::A, true);
         let ok = udp_exchange(addr, &packet).await.unwrap();
         assert_eq!(
@@ -259,10 +264,9 @@ async fn access_control_refuses_with_ede_18_or_drops() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn tcp_pipelined_queries_are_answered_out_of_order() {
+async fn tcp_pipelined_queries_are_answered_out_of_order(batching: bool) {
     timeout(LIMIT, async {
-        let (server, addr, gate) = start(ServerConfig::default());
+        let (server, addr, gate) = start(batching, ServerConfig::default());
         let mut stream = TcpStream::connect(addr).await.unwrap();
         tcp_send(
             &mut stream,
@@ -300,14 +304,13 @@ async fn tcp_pipelined_queries_are_answered_out_of_order() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn idle_tcp_connections_are_closed() {
+async fn idle_tcp_connections_are_closed(batching: bool) {
     timeout(LIMIT, async {
         let config = ServerConfig {
             tcp_idle: Duration::from_millis(200),
             ..ServerConfig::default()
         };
-        let (server, addr, _) = start(config);
+        let (server, addr, _) = start(batching, config);
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let mut byte = [0u8; 1];
         // The server closes: the read ends with EOF, not a timeout of ours.
@@ -322,10 +325,9 @@ async fn idle_tcp_connections_are_closed() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn shutdown_drains_queries_in_flight() {
+async fn shutdown_drains_queries_in_flight(batching: bool) {
     timeout(LIMIT, async {
-        let (server, addr, gate) = start(ServerConfig::default());
+        let (server, addr, gate) = start(batching, ServerConfig::default());
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         socket
             .send_to(&query(31, "gate.example.", RecordType::A, false), addr)
@@ -346,14 +348,13 @@ async fn shutdown_drains_queries_in_flight() {
     .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_concurrent_clients_all_get_answers() {
+async fn a_thousand_concurrent_clients_all_get_answers(batching: bool) {
     timeout(LIMIT, async {
         let config = ServerConfig {
             udp_workers: 2,
             ..ServerConfig::default()
         };
-        let (server, addr, _) = start(config);
+        let (server, addr, _) = start(batching, config);
         let mut clients = tokio::task::JoinSet::new();
         for i in 0..1000u16 {
             clients.spawn(async move {
@@ -381,4 +382,185 @@ async fn a_thousand_concurrent_clients_all_get_answers() {
     })
     .await
     .unwrap();
+}
+
+/// What the burst test expects for query `id`: the packet, and the name,
+/// type and RCODE of the reply (no name: FORMERR, nothing to echo).
+fn burst_query(id: u16) -> (Vec<u8>, Option<(&'static str, RecordType)>, u8) {
+    match id % 5 {
+        // Two questions: FORMERR, ID echoed.
+        0 => {
+            let mut two = query(id, "fast.example.", RecordType::A, false);
+            two[5] = 2;
+            (two, None, 1)
+        }
+        // Resolved, then truncated to 512 bytes.
+        1 => (
+            query(id, "big.example.", RecordType::TXT, false),
+            Some(("big.example.", RecordType::TXT)),
+            0,
+        ),
+        // A cache hit.
+        2 => (
+            query(id, "fast.example.", RecordType::A, id.is_multiple_of(2)),
+            Some(("fast.example.", RecordType::A)),
+            0,
+        ),
+        // Resolved.
+        3 => (
+            query(id, "slow.example.", RecordType::A, true),
+            Some(("slow.example.", RecordType::A)),
+            0,
+        ),
+        // A cache hit truncated to the client's EDNS size.
+        _ => (
+            query(id, "fast.big.example.", RecordType::TXT, true),
+            Some(("fast.big.example.", RecordType::TXT)),
+            0,
+        ),
+    }
+}
+
+/// Clients fire their queries back to back, as a load generator does: each
+/// gets its own reply to every one, with its ID, its question and the
+/// right RCODE, whether answered in a batch, resolved, rejected or cut.
+async fn a_burst_from_many_sockets_gets_every_reply_right(batching: bool) {
+    const CLIENTS: u16 = 5;
+    const PER_CLIENT: u16 = 100;
+    timeout(LIMIT, async {
+        let config = ServerConfig {
+            listen: vec!["127.40.0.1:0".parse().unwrap()],
+            udp_workers: 2,
+            udp_batching: batching,
+            ..ServerConfig::default()
+        };
+        let server = Server::start(&config, Arc::new(Table::new(Arc::new(Notify::new())))).unwrap();
+        let addr = server.local_addrs()[0];
+        let mut clients = tokio::task::JoinSet::new();
+        for c in 0..CLIENTS {
+            clients.spawn(async move {
+                let source = SocketAddr::new(IpAddr::from([127, 40, 0, 2 + c as u8]), 0);
+                let socket = UdpSocket::bind(source).await.unwrap();
+                let ids: Vec<u16> = (0..PER_CLIENT).map(|i| c * PER_CLIENT + i).collect();
+                let mut answered = HashMap::new();
+                let mut buf = vec![0u8; 65_535];
+                // A burst can overflow a socket buffer: resend what is
+                // unanswered, as a client would, a few times.
+                for _ in 0..5 {
+                    for &id in ids.iter().filter(|id| !answered.contains_key(*id)) {
+                        socket.send_to(&burst_query(id).0, addr).await.unwrap();
+                    }
+                    while answered.len() < ids.len() {
+                        let Ok(got) =
+                            timeout(Duration::from_millis(300), socket.recv_from(&mut buf)).await
+                        else {
+                            break;
+                        };
+                        let (n, from) = got.unwrap();
+                        assert_eq!(from, addr);
+                        let id = u16::from_be_bytes([buf[0], buf[1]]);
+                        assert!(
+                            ids.contains(&id),
+                            "client {c} got a reply to {id}, not its own"
+                        );
+                        answered.insert(id, buf[..n].to_vec());
+                    }
+                }
+                (c, answered)
+            });
+        }
+        let mut truncated = 0;
+        while let Some(done) = clients.join_next().await {
+            let (c, answered) = done.unwrap();
+            assert_eq!(answered.len(), usize::from(PER_CLIENT), "client {c}");
+            for (id, reply) in answered {
+                let (_, question, rcode) = burst_query(id);
+                assert_eq!(reply[3] & 0x0f, rcode, "query {id}");
+                let Some((name, rtype)) = question else {
+                    continue;
+                };
+                let msg = Message::from_vec(&reply).unwrap();
+                assert_eq!(msg.id, id);
+                assert_eq!(msg.queries.len(), 1, "query {id}");
+                assert_eq!(msg.queries[0].name().to_ascii(), name, "query {id}");
+                assert_eq!(msg.queries[0].query_type(), rtype, "query {id}");
+                let limit = if msg.edns.is_some() { 1232 } else { 512 };
+                assert!(reply.len() <= limit, "query {id}: {} bytes", reply.len());
+                if rtype == RecordType::TXT {
+                    assert!(msg.truncation, "query {id}: 2 KB must be cut");
+                    truncated += 1;
+                } else {
+                    assert_eq!(msg.answers.len(), 1, "query {id}");
+                }
+            }
+        }
+        assert_eq!(truncated, 2 * usize::from(CLIENTS * PER_CLIENT) / 5);
+        let stats = server.shutdown().await;
+        assert!(stats.udp_queries >= u64::from(CLIENTS * PER_CLIENT));
+        assert!(
+            stats.answered_now >= 200 && stats.rejected >= 100,
+            "{stats:?}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// An IPv6 listener answers from the cache and after resolution, with the
+/// client's own address as the reply's destination (skipped, passing, on a
+/// host without ::1).
+async fn ipv6_clients_get_answers(batching: bool) {
+    let Ok(probe) = std::net::UdpSocket::bind("[::1]:0") else {
+        return;
+    };
+    drop(probe);
+    timeout(LIMIT, async {
+        let config = ServerConfig {
+            listen: vec!["[::1]:0".parse().unwrap()],
+            udp_batching: batching,
+            ..ServerConfig::default()
+        };
+        let server = Server::start(&config, Arc::new(Table::new(Arc::new(Notify::new())))).unwrap();
+        let addr = server.local_addrs()[0];
+        for (id, name) in [(41, "fast.example."), (42, "slow.example.")] {
+            let reply = udp_exchange_from(
+                "::1".parse().unwrap(),
+                addr,
+                &query(id, name, RecordType::A, true),
+            )
+            .await
+            .unwrap();
+            let msg = Message::from_vec(&reply).unwrap();
+            assert_eq!((msg.id, msg.answers.len()), (id, 1), "{name}");
+        }
+        let stats = server.shutdown().await;
+        assert_eq!((stats.answered_now, stats.resolved), (1, 1));
+    })
+    .await
+    .unwrap();
+}
+
+/// Each scenario runs twice: batched UDP (recvmmsg/sendmmsg) and plain.
+macro_rules! both_modes {
+    ($(#[$attr:meta] $name:ident;)*) => {
+        mod batched {
+            $(#[$attr] async fn $name() { super::$name(true).await })*
+        }
+        mod plain {
+            $(#[$attr] async fn $name() { super::$name(false).await })*
+        }
+    };
+}
+
+both_modes! {
+    #[tokio::test] answers_over_udp_and_tcp_from_cache_and_after_resolution;
+    #[tokio::test] large_answers_are_truncated_over_udp_and_whole_over_tcp;
+    #[tokio::test] malformed_packets_get_the_rfc_rcode_and_service_goes_on;
+    #[tokio::test] access_control_refuses_with_ede_18_or_drops;
+    #[tokio::test] tcp_pipelined_queries_are_answered_out_of_order;
+    #[tokio::test] idle_tcp_connections_are_closed;
+    #[tokio::test] shutdown_drains_queries_in_flight;
+    #[tokio::test] ipv6_clients_get_answers;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_thousand_concurrent_clients_all_get_answers;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)] a_burst_from_many_sockets_gets_every_reply_right;
 }

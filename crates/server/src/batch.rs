@@ -1,0 +1,253 @@
+//! Batched UDP on Linux: a receive thread per loop takes up to [`BATCH`]
+//! queries in one `recvmmsg`, answers what it can at once (cache hits,
+//! errors) and sends those replies in one `sendmmsg`; queries that need
+//! resolution go to the tokio runtime, whose tasks send their replies on
+//! the same socket.
+//!
+//! The thread blocks in the kernel, never in the runtime; it wakes at
+//! least every [`WAKE`] to notice a stop. Where the kernel or a socket shim
+//! refuses `recvmmsg`, the loop falls back to the plain tokio one with a
+//! warning; a refused `sendmmsg` falls back to one `sendto` per reply.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::net::UdpSocket as StdUdpSocket;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anchorage_wire::QueryView;
+use socket2::SockRef;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::Resolve;
+use crate::handler::{Shared, Step};
+use crate::mmsg::Mmsg;
+use crate::stats::bump;
+use crate::udp::{MAX_DATAGRAM, MAX_UDP_IN_FLIGHT, fit};
+
+/// Datagrams per `recvmmsg`/`sendmmsg`.
+pub(crate) const BATCH: usize = 32;
+/// Longest a receive thread sleeps before it looks for a stop.
+pub(crate) const WAKE: Duration = Duration::from_millis(100);
+/// Queries waiting between the thread and the runtime; past it they are
+/// dropped (the client retries), as past the in-flight cap.
+const HANDOFF_QUEUE: usize = 1_024;
+
+/// What the receive thread tells the runtime.
+// Nearly every message is a `Resolve`: boxing its query would allocate
+// per query to shrink a message sent at most once per socket.
+#[allow(clippy::large_enum_variant)]
+enum Handoff {
+    /// A query that needs resolution, and where its reply goes.
+    Resolve(QueryView, SocketAddr),
+    /// `recvmmsg` is refused here: serve this socket the plain way.
+    Unsupported(std::io::Error),
+}
+
+/// Serves one socket with a batched receive thread until told to stop,
+/// then waits for the thread and for the queries it handed over.
+pub(crate) async fn serve<R: Resolve>(
+    socket: Arc<StdUdpSocket>,
+    shared: Arc<Shared<R>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (tx, mut rx) = mpsc::channel(HANDOFF_QUEUE);
+    let halt = Arc::new(AtomicBool::new(false));
+    // Aborted at the drain deadline, this future still stops the thread.
+    let _halt_on_drop = HaltOnDrop(Arc::clone(&halt));
+    let thread = {
+        let (socket, shared, halt) = (Arc::clone(&socket), Arc::clone(&shared), Arc::clone(&halt));
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("anchorage-udp".to_owned())
+            .spawn(move || {
+                // The resolver may spawn tasks (prefetch) from a cache hit.
+                let _runtime = runtime.enter();
+                receive(&socket, &shared, &halt, &tx);
+            })
+    };
+    if let Err(e) = thread {
+        tracing::warn!(error = %e, "cannot start a UDP receive thread: plain receive and send");
+        plain(&socket, shared, stop).await;
+        return;
+    }
+    let mut in_flight = JoinSet::new();
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            // An error means the server is gone without a shutdown: stop too.
+            _ = stop.changed(), if !stopping => {
+                halt.store(true, Ordering::Relaxed);
+                stopping = true;
+            }
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            handoff = rx.recv() => match handoff {
+                // The thread has stopped and everything it sent is here.
+                None => break,
+                Some(Handoff::Resolve(_, _)) if in_flight.len() >= MAX_UDP_IN_FLIGHT => {
+                    bump(&shared.stats.dropped);
+                }
+                Some(Handoff::Resolve(query, peer)) => {
+                    let (socket, shared) = (Arc::clone(&socket), Arc::clone(&shared));
+                    in_flight.spawn(async move {
+                        let mut reply = shared.resolver.resolve(query).await;
+                        bump(&shared.stats.resolved);
+                        fit(&query, &mut reply, &shared.stats);
+                        send_now(&socket, &reply, peer);
+                    });
+                }
+                Some(Handoff::Unsupported(e)) => {
+                    tracing::warn!(error = %e, "recvmmsg refused: plain UDP receive and send");
+                    while in_flight.join_next().await.is_some() {}
+                    if !stopping {
+                        plain(&socket, shared, stop).await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Tells the receive thread to stop when dropped.
+struct HaltOnDrop(Arc<AtomicBool>);
+
+impl Drop for HaltOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The plain tokio loop on this socket, for when batching cannot run.
+async fn plain<R: Resolve>(
+    socket: &StdUdpSocket,
+    shared: Arc<Shared<R>>,
+    stop: watch::Receiver<bool>,
+) {
+    match socket.try_clone().and_then(crate::udp::to_tokio) {
+        Ok(socket) => crate::udp::serve(Arc::new(socket), shared, stop).await,
+        Err(e) => tracing::error!(error = %e, "UDP socket unusable: this worker serves nothing"),
+    }
+}
+
+/// Sends a reply from a runtime task without blocking the runtime: the
+/// socket is in blocking mode for the receive thread, so this send says
+/// MSG_DONTWAIT. A full send buffer drops the reply (the client retries).
+fn send_now(socket: &StdUdpSocket, reply: &[u8], peer: SocketAddr) {
+    if !reply.is_empty() {
+        let _ = SockRef::from(socket).send_to_with_flags(reply, &peer.into(), libc::MSG_DONTWAIT);
+    }
+}
+
+/// The receive thread: batches in, immediate replies out, the rest handed
+/// to the runtime, until `halt`.
+fn receive<R: Resolve>(
+    socket: &StdUdpSocket,
+    shared: &Shared<R>,
+    halt: &AtomicBool,
+    tx: &mpsc::Sender<Handoff>,
+) {
+    let fd = socket.as_fd();
+    let mut mmsg = Mmsg::new(BATCH);
+    // Zeroed allocations: pages are touched only as datagrams fill them.
+    let mut bufs = vec![vec![0u8; MAX_DATAGRAM]; BATCH];
+    let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
+    let mut replies: Vec<usize> = Vec::with_capacity(BATCH);
+    let mut view = QueryView::new();
+    let mut received_any = false;
+    let mut batched_send = true;
+    while !halt.load(Ordering::Relaxed) {
+        let got = match mmsg.recv(fd, &mut bufs) {
+            Ok(got) => got,
+            Err(e) => match e.kind() {
+                std::io::ErrorKind::WouldBlock
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::Interrupted => continue,
+                _ if !received_any && refused(&e) => {
+                    let _ = tx.blocking_send(Handoff::Unsupported(e));
+                    return;
+                }
+                _ => {
+                    // Transient (ENOMEM, a queued ICMP error): not a spin.
+                    tracing::debug!(error = %e, "recvmmsg failed");
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+            },
+        };
+        received_any = true;
+        replies.clear();
+        for (slot, out) in outs.iter_mut().enumerate().take(got) {
+            bump(&shared.stats.udp_queries);
+            let Some(peer) = mmsg.peer(slot) else {
+                bump(&shared.stats.dropped);
+                continue;
+            };
+            out.clear();
+            let packet = &bufs[slot][..mmsg.len(slot)];
+            match shared.prepare(packet, peer.ip(), &mut view, out) {
+                Step::Drop => {}
+                Step::Reply => {
+                    fit(&view, out, &shared.stats);
+                    if !out.is_empty() {
+                        replies.push(slot);
+                    }
+                }
+                Step::Resolve => {
+                    if tx.try_send(Handoff::Resolve(view, peer)).is_err() {
+                        bump(&shared.stats.dropped);
+                    }
+                }
+            }
+        }
+        if batched_send {
+            batched_send = send_batch(&mut mmsg, socket, &replies, &outs);
+        }
+        if !batched_send {
+            for &slot in &replies {
+                if let Some(peer) = mmsg.peer(slot) {
+                    let _ = socket.send_to(&outs[slot], peer);
+                }
+            }
+        }
+    }
+}
+
+/// Sends the replies in `slots` with as few `sendmmsg` calls as the kernel
+/// allows, skipping any one it refuses. Returns false, having sent
+/// nothing, when `sendmmsg` itself is refused.
+fn send_batch(mmsg: &mut Mmsg, socket: &StdUdpSocket, slots: &[usize], outs: &[Vec<u8>]) -> bool {
+    let mut batch: [(usize, &[u8]); BATCH] = [(0, &[]); BATCH];
+    let n = slots.len().min(BATCH);
+    for (entry, &slot) in batch.iter_mut().zip(slots) {
+        *entry = (slot, &outs[slot]);
+    }
+    let mut start = 0;
+    while start < n {
+        match mmsg.send(socket.as_fd(), &batch[start..n]) {
+            Ok(sent) => start += sent.max(1),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if start == 0
+                    && matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EOPNOTSUPP)) =>
+            {
+                return false;
+            }
+            // This reply cannot go (no route, a filter): the next may.
+            Err(_) => start += 1,
+        }
+    }
+    true
+}
+
+/// Errors that mean "this system call is not available here" (an old
+/// kernel, a seccomp filter, a socket shim), not "this datagram failed".
+fn refused(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM | libc::EINVAL)
+    )
+}
