@@ -83,6 +83,33 @@ pub struct File {
     pub metrics_listen: Option<Spanned<String>>,
     /// Send the RFC 8145 key-tag query after each root DNSKEY probe (default true).
     pub trust_anchor_signaling: Option<bool>,
+    /// `[[negative-trust-anchor]]` tables (RFC 7646).
+    pub negative_trust_anchor: Option<Vec<NtaFile>>,
+}
+
+/// One `[[negative-trust-anchor]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NtaFile {
+    /// The domain validation is turned off at and below.
+    pub domain: Spanned<String>,
+    /// How long after start-up it applies (default [`DEFAULT_NTA_LIFETIME`]);
+    /// `"none"` keeps it until it is removed from the file.
+    pub lifetime: Option<Spanned<String>>,
+}
+
+/// How long a negative trust anchor lasts when the file gives no
+/// lifetime: one hour, as BIND's `nta-lifetime` (RFC 7646 §2: an NTA is a
+/// temporary measure that must not be forgotten and silently left on).
+pub const DEFAULT_NTA_LIFETIME: Duration = Duration::from_hours(1);
+
+/// A negative trust anchor, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NtaSetting {
+    /// The domain, lower-case and fully qualified.
+    pub domain: Name,
+    /// How long it applies from start-up; `None`: until removed.
+    pub lifetime: Option<Duration>,
 }
 
 /// The `[access]` table.
@@ -132,6 +159,8 @@ pub struct Settings {
     /// What reading the trust-anchor file left out and why, logged at start
     /// (settings are read before logging begins).
     pub anchor_notes: Vec<String>,
+    /// Negative trust anchors (RFC 7646), in file order.
+    pub negative_anchors: Vec<NtaSetting>,
 }
 
 /// Where the tracker's seed anchors come from (logged at start).
@@ -268,6 +297,8 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
     };
     let metrics_listen = metrics_listen(file, text, &mut problems);
 
+    let negative_anchors = negative_anchors(file, text, &mut problems);
+
     let threads = file
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
@@ -299,6 +330,7 @@ pub fn settle(file: &File, text: &str, base: &Path) -> Result<Settings, Vec<Prob
         trust,
         metrics_listen,
         anchor_notes,
+        negative_anchors,
     })
 }
 
@@ -333,6 +365,81 @@ fn metrics_listen(file: &File, text: &str, problems: &mut Vec<Problem>) -> Optio
         },
         Some,
     )
+}
+
+/// The `[[negative-trust-anchor]]` tables: each domain a valid name below
+/// the root, each lifetime a duration or `"none"`.
+fn negative_anchors(file: &File, text: &str, problems: &mut Vec<Problem>) -> Vec<NtaSetting> {
+    let at =
+        |s: &Spanned<String>| Some(line_of(text, s.span().start)).filter(|_| !s.span().is_empty());
+    let mut out = Vec::new();
+    for nta in file.negative_trust_anchor.iter().flatten() {
+        let raw = nta.domain.get_ref();
+        let domain = match Name::from_ascii(raw.trim()) {
+            _ if raw
+                .trim()
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                problems.push(Problem {
+                    line: at(&nta.domain),
+                    message: format!(
+                        "negative-trust-anchor domain {raw:?} is not a domain name: it holds a space or control character"
+                    ),
+                });
+                continue;
+            }
+            Ok(name) if raw.trim().is_empty() || name.is_root() => {
+                problems.push(Problem {
+                    line: at(&nta.domain),
+                    message: format!(
+                        "negative-trust-anchor domain {raw:?} is the root: that turns validation off for everything"
+                    ),
+                });
+                continue;
+            }
+            Ok(name) => {
+                let mut name = name.to_lowercase();
+                name.set_fqdn(true);
+                name
+            }
+            Err(e) => {
+                problems.push(Problem {
+                    line: at(&nta.domain),
+                    message: format!(
+                        "negative-trust-anchor domain {raw:?} is not a domain name: {e}"
+                    ),
+                });
+                continue;
+            }
+        };
+        let lifetime = match &nta.lifetime {
+            None => Some(DEFAULT_NTA_LIFETIME),
+            Some(l) if l.get_ref().trim() == "none" => None,
+            Some(l) => {
+                let Some(d) = parse_duration(l.get_ref()).filter(|d| !d.is_zero()) else {
+                    problems.push(Problem {
+                        line: at(l),
+                        message: format!(
+                            "negative-trust-anchor lifetime {:?} is not \"none\" or a duration such as 1h, 7d or 30m",
+                            l.get_ref()
+                        ),
+                    });
+                    continue;
+                };
+                Some(d)
+            }
+        };
+        if out.iter().any(|n: &NtaSetting| n.domain == domain) {
+            problems.push(Problem {
+                line: at(&nta.domain),
+                message: format!("negative-trust-anchor domain {domain} is listed twice"),
+            });
+            continue;
+        }
+        out.push(NtaSetting { domain, lifetime });
+    }
+    out
 }
 
 /// The RFC 5011 timers: the RFC's, with the file's durations laid over them.
@@ -854,6 +961,96 @@ mod tests {
         assert!(!off.server.udp_batching);
         let problems = parse("threads = 1\nudp-batching = \"no\"\n", Path::new("/")).unwrap_err();
         assert_eq!(problems[0].line, Some(2), "{problems:?}");
+    }
+
+    #[test]
+    fn negative_trust_anchors_read_domains_and_lifetimes() {
+        let s = parse(
+            "[[negative-trust-anchor]]\ndomain = \"Broken.Example\"\n\
+             [[negative-trust-anchor]]\ndomain = \"other.example.\"\nlifetime = \"7d\"\n\
+             [[negative-trust-anchor]]\ndomain = \"kept.example\"\nlifetime = \"none\"\n",
+            Path::new("/"),
+        )
+        .unwrap();
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        assert_eq!(
+            s.negative_anchors,
+            [
+                NtaSetting {
+                    domain: n("broken.example."),
+                    lifetime: Some(DEFAULT_NTA_LIFETIME)
+                },
+                NtaSetting {
+                    domain: n("other.example."),
+                    lifetime: Some(Duration::from_hours(7 * 24))
+                },
+                NtaSetting {
+                    domain: n("kept.example."),
+                    lifetime: None
+                },
+            ]
+        );
+        assert!(
+            parse("", Path::new("/"))
+                .unwrap()
+                .negative_anchors
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_negative_trust_anchors_are_reported_with_their_line() {
+        let text = "threads = 1\n\
+                    [[negative-trust-anchor]]\n\
+                    domain = \"a..example\"\n\
+                    [[negative-trust-anchor]]\n\
+                    domain = \"ok.example\"\n\
+                    lifetime = \"an hour\"\n\
+                    [[negative-trust-anchor]]\n\
+                    domain = \".\"\n\
+                    [[negative-trust-anchor]]\n\
+                    domain = \"sp ace.example\"\n\
+                    [[negative-trust-anchor]]\n\
+                    domain = \"x.example\"\n\
+                    lifetime = \"0s\"\n\
+                    [[negative-trust-anchor]]\n\
+                    lifetime = \"1h\"\n";
+        let problems = parse(text, Path::new("/")).unwrap_err();
+        assert_eq!(
+            problems.len(),
+            1,
+            "missing domain is a syntax error: {problems:?}"
+        );
+        assert_eq!(problems[0].line, Some(14), "{problems:?}");
+        assert!(problems[0].message.contains("domain"), "{problems:?}");
+        let text = text
+            .rsplit_once("[[negative-trust-anchor]]\nlifetime")
+            .unwrap()
+            .0;
+        let problems = parse(text, Path::new("/")).unwrap_err();
+        let lines: Vec<_> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(
+            lines,
+            [Some(3), Some(6), Some(8), Some(10), Some(13)],
+            "{problems:?}"
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("\"a..example\" is not a domain name")
+        );
+        assert!(problems[1].message.contains("lifetime \"an hour\""));
+        assert!(problems[2].message.contains("is the root"));
+        assert!(problems[3].message.contains("space"));
+        assert!(problems[4].message.contains("lifetime \"0s\""));
+        let twice = parse(
+            "[[negative-trust-anchor]]\ndomain = \"a.example\"\n\
+             [[negative-trust-anchor]]\ndomain = \"A.example.\"\n",
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert_eq!(twice[0].line, Some(4));
+        assert!(twice[0].message.contains("listed twice"));
     }
 
     #[test]

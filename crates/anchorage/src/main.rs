@@ -14,7 +14,7 @@ use anchorage_iterator::recursor::TokioClock;
 use anchorage_iterator::{Recursor, Transport};
 use anchorage_resolver::{Pipeline, PipelineConfig};
 use anchorage_server::{MetricsServer, MetricsSources, Server, TrustReportSlot};
-use anchorage_validator::{Limits as ValidatorLimits, Validator};
+use anchorage_validator::{Limits as ValidatorLimits, NegativeTrustAnchors, Validator};
 use clap::{Args, Parser, Subcommand};
 use toml::Spanned;
 
@@ -381,6 +381,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     .map_err(|e| format!("cannot start the resolver: {e}"))?;
     let stop = stop_signal();
     let validator = Validator::new(Arc::new(anchors), ValidatorLimits::default());
+    validator.set_negative_anchors(Arc::new(negative_anchors(&settings.negative_anchors)));
     let pipeline = Arc::new(Pipeline::new(
         recursor,
         validator,
@@ -420,6 +421,19 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let stats = server.shutdown().await;
     tracing::info!(udp = stats.udp_queries, tcp = stats.tcp_queries, "stopped");
     Ok(())
+}
+
+/// The configured negative trust anchors, their lifetimes counted from now.
+fn negative_anchors(configured: &[config::NtaSetting]) -> NegativeTrustAnchors {
+    let now = std::time::SystemTime::now();
+    configured.iter().fold(NegativeTrustAnchors::empty(), |ntas, nta| {
+        tracing::warn!(
+            domain = %nta.domain,
+            lifetime = nta.lifetime.map_or_else(|| "until removed".to_owned(), config::format_duration),
+            "negative trust anchor: DNSSEC validation is off at and below this domain"
+        );
+        ntas.with(&nta.domain, nta.lifetime, now)
+    })
 }
 
 /// Installs the SIGTERM and SIGINT handlers now and returns the wait for

@@ -45,6 +45,10 @@ pub struct Answer {
     /// For NXDOMAIN and NODATA: SOA, NSEC/NSEC3 and their RRSIGs; for a
     /// wildcard answer, the NSEC/NSEC3 proving no closer match.
     pub authority: Vec<Record>,
+    /// NSEC/NSEC3 records and their RRSIGs from the replies of earlier
+    /// CNAME/DNAME links (the final reply's are in `authority`): the
+    /// proofs of links expanded from a wildcard (RFC 4035 §5.3.4).
+    pub link_proofs: Vec<Record>,
     /// The zone that gave the final answer.
     pub zone: Name,
     /// DS or no-DS proofs of the referrals followed, top down.

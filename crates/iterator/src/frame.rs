@@ -47,6 +47,9 @@ pub(crate) struct Frame {
     pub(crate) minimise_off: bool,
     /// CNAME/DNAME records followed, with RRSIGs.
     pub(crate) links: Vec<Record>,
+    /// NSEC/NSEC3 and RRSIGs of the replies that gave `links`, for the
+    /// wildcard proofs of expanded links.
+    pub(crate) link_proofs: Vec<Record>,
     /// Names reached, the first included, for loop detection.
     pub(crate) seen: Vec<Name>,
 }
@@ -68,6 +71,7 @@ impl Frame {
             minimise_sent: 0,
             minimise_off: false,
             links: Vec::new(),
+            link_proofs: Vec::new(),
         }
     }
 

@@ -13,6 +13,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use anchorage_wire::proto::dnssec::rdata::DNSSECRData;
 use anchorage_wire::proto::op::{Message, ResponseCode};
 use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
 
@@ -591,6 +592,11 @@ impl Walk {
                 ctx,
             );
         }
+        // A link expanded from a wildcard is proven by this reply's
+        // NSEC/NSEC3 only; the final reply's authority replaces it.
+        frame
+            .link_proofs
+            .extend(scrubbed.authority.iter().filter(|r| is_denial(r)).cloned());
         frame.restart_at(end);
         self.advance(now, ctx)
     }
@@ -624,6 +630,7 @@ impl Walk {
         match frame.purpose {
             Purpose::Client => {
                 let mut answers = std::mem::take(&mut frame.links);
+                let link_proofs = std::mem::take(&mut frame.link_proofs);
                 answers.extend(data);
                 let authority = scrubbed
                     .authority
@@ -636,6 +643,7 @@ impl Walk {
                     rcode,
                     answers,
                     authority,
+                    link_proofs,
                     zone: zone.clone(),
                     cuts: std::mem::take(&mut self.cuts),
                     queries: self.queries,
@@ -675,6 +683,15 @@ enum NsStep {
     Filled,
     Pushed(Box<Frame>),
     Exhausted(ResolveError),
+}
+
+/// Whether `record` is an NSEC or NSEC3, or an RRSIG over one.
+fn is_denial(record: &Record) -> bool {
+    let denial = |t: RecordType| matches!(t, RecordType::NSEC | RecordType::NSEC3);
+    match &record.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => denial(sig.input().type_covered),
+        _ => denial(record.record_type()),
+    }
 }
 
 /// Puts `addrs` on NS `ns` of the frame's cut.

@@ -202,6 +202,7 @@ impl Pipeline {
             },
             answers: Vec::new(),
             authority: found.soa.into_iter().chain(found.proofs).collect(),
+            link_proofs: Vec::new(),
             zone: found.zone,
             cuts: Vec::new(),
             queries: 0,

@@ -204,7 +204,15 @@ pub(crate) fn add_sld_content(
     let tld_of_next = crate::hierarchy::tld_label(next);
     let other = Name::from_ascii(format!("www.z{next}.{tld_of_next}."))
         .map_err(|_| bad("cross-zone cname"))?;
-    zone.add_rdata(&sub("alias")?, DEFAULT_TTL, RData::CNAME(CNAME(other)));
+    zone.add_rdata(
+        &sub("alias")?,
+        DEFAULT_TTL,
+        RData::CNAME(CNAME(other.clone())),
+    );
+    // A wildcard CNAME into the next zone: a chain whose first link is a
+    // wildcard expansion, proven only in the first zone's reply.
+    let wildcard_alias = sub("wcname")?.prepend_label("*").map_err(|_| bad("*"))?;
+    zone.add_rdata(&wildcard_alias, DEFAULT_TTL, RData::CNAME(CNAME(other)));
 
     // ASCII, punycode kept: dnsperf and dig send the file's bytes as they are.
     let n = origin.to_ascii();
@@ -228,6 +236,11 @@ pub(crate) fn add_sld_content(
         );
         manifest.push(format!("cname.{n}"), "A", Category::Cname);
         manifest.push(format!("alias.{n}"), "A", Category::Cname);
+        manifest.push(
+            format!("host{}.wcname.{n}", octets[5]),
+            "A",
+            Category::Cname,
+        );
     }
     Ok(())
 }

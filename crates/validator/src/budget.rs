@@ -40,6 +40,10 @@ pub struct QueryBudget {
     nsec3_spent: u32,
     fetch_limit: u32,
     fetches: u32,
+    /// Signature checks answered by the verifier's memo (free).
+    pub(crate) memo_hits: u32,
+    /// Nanoseconds spent in signature verification, memo probes included.
+    pub(crate) verify_nanos: u64,
 }
 
 impl QueryBudget {
@@ -51,6 +55,8 @@ impl QueryBudget {
             nsec3_spent: 0,
             fetch_limit: limits.fetches,
             fetches: 0,
+            memo_hits: 0,
+            verify_nanos: 0,
         }
     }
 

@@ -171,6 +171,7 @@ impl<F: Fetch> Run<'_, F> {
                 rcode: ResponseCode::NoError,
                 answers: records.clone(),
                 authority: records,
+                link_proofs: Vec::new(),
                 zone: parent,
                 cuts: Vec::new(),
                 queries: 0,

@@ -14,7 +14,8 @@
 //! per zone goes to a [`KeyStore`]; negative trust anchors
 //! ([`NegativeTrustAnchors`], RFC 7646) make their domains insecure; every
 //! query spends from a [`QueryBudget`] of signature checks, NSEC3 hashes and
-//! fetches (KeyTrap, CVE-2023-50387; CVE-2023-50868).
+//! fetches (KeyTrap, CVE-2023-50387; CVE-2023-50868). [`Validator::stats`]
+//! reads the cumulative counters ([`ValidatorStats`]) for exporters.
 //!
 //! # Limitations
 //! Does not decide what to do with CD=1 (the pipeline skips validation),
@@ -46,4 +47,4 @@ pub use key_cache::{KeyCache, KeyStore, TrustedKeys, ZoneState};
 pub use limits::Limits;
 pub use nta::{NegativeTrustAnchor, NegativeTrustAnchors};
 pub use status::{Bogus, Insecure, Security, Status};
-pub use validator::{ProvenRange, Validated, Validator};
+pub use validator::{ProvenRange, Validated, Validator, ValidatorStats};

@@ -37,6 +37,11 @@ impl NegativeTrustAnchors {
         self
     }
 
+    /// Whether there are no anchors at all.
+    pub fn is_empty(&self) -> bool {
+        self.anchors.is_empty()
+    }
+
     /// The deepest anchor in force at `now` covering `name`.
     pub fn covering(&self, name: &Name, now: SystemTime) -> Option<&NegativeTrustAnchor> {
         self.anchors

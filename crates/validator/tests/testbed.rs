@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anchorage_validator::limits::DEFAULT_KEYS_PER_RRSET;
-use anchorage_validator::{Bogus, BudgetKind, Insecure, Limits, NegativeTrustAnchors, Security};
+use anchorage_validator::{
+    Bogus, BudgetKind, Insecure, Limits, NegativeTrustAnchors, Security, TrustAnchors, Validator,
+};
 use anchorage_wire::EdeCode;
 use anchorage_wire::proto::op::ResponseCode;
 use anchorage_wire::proto::rr::{Name, RecordType};
-use common::{check, now, recursor, resolve, testbed, validator};
+use common::{check, now, recursor, resolve, testbed, testbed_at, validator};
 
 fn rtype(mnemonic: &str) -> RecordType {
     mnemonic.parse().unwrap()
@@ -291,6 +293,8 @@ async fn a_negative_trust_anchor_makes_a_bogus_zone_insecure_until_it_expires() 
     let later = now() + Duration::from_hours(1);
     let validated = common::bounded(v.validate(&answer, &r, later)).await;
     assert_eq!(validated.status.security(), Security::Bogus);
+    let stats = v.stats();
+    assert_eq!((stats.insecure, stats.bogus, stats.secure), (1, 1, 0));
     bed.stop();
 }
 
@@ -306,6 +310,23 @@ async fn the_key_cache_spares_fetches_and_signatures_expire_on_the_injected_cloc
     assert_eq!(again.status, anchorage_validator::Status::Secure);
     assert_eq!(again.fetches, 0);
     assert_eq!(again.signature_checks, 0, "memo hits are free");
+    assert!(
+        again.memo_hits >= 1,
+        "the answer's RRSIG came from the memo"
+    );
+    let stats = v.stats();
+    assert_eq!((stats.validations, stats.secure, stats.bogus), (2, 2, 0));
+    assert_eq!(
+        stats.signature_checks,
+        u64::from(first.signature_checks),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.memo_hits,
+        u64::from(first.memo_hits + again.memo_hits)
+    );
+    assert_eq!(stats.fetches, u64::from(first.fetches));
+    assert!(stats.verify_nanos > 0);
     // Two days on, every signature of the testbed has expired.
     let fresh = validator(&bed, Limits::default());
     let late = now() + Duration::from_hours(48);
@@ -331,5 +352,91 @@ async fn without_an_anchor_answers_are_indeterminate() {
     assert_eq!(validated.status, anchorage_validator::Status::Indeterminate);
     assert!(!validated.authentic_data(true));
     assert_eq!(validated.fetches, 0);
+    bed.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wildcard_link_mid_chain_is_proven_by_its_own_replys_nsec() {
+    // New tests use 127.43.x.x (port 15463).
+    let bed = testbed_at(
+        anchorage_testbed::AddressPlan {
+            net: 43,
+            port: 15463,
+        },
+        4,
+        false,
+    );
+    let r = recursor(&bed).await;
+    let v = validator(&bed, Limits::default());
+    let mut checked = 0;
+    for entry in bed.manifest().of("cname") {
+        if !entry.name.contains(".wcname.") {
+            continue;
+        }
+        // host.wcname.zN CNAME (from *.wcname.zN) www.zN+1: two zones, two replies.
+        let (answer, validated) = check(&v, &r, &entry.name, RecordType::A, now()).await;
+        assert_eq!(
+            validated.status,
+            anchorage_validator::Status::Secure,
+            "{}",
+            entry.name
+        );
+        assert!(answer.records_of(RecordType::A).next().is_some());
+        assert!(
+            !answer.link_proofs.is_empty(),
+            "{}: the first reply's NSEC/NSEC3 is kept",
+            entry.name
+        );
+        // Without the link's proof, or with it unsigned, the expansion is unproven.
+        let mut stripped = (*answer).clone();
+        stripped.link_proofs.clear();
+        let unproven = common::bounded(v.validate(&stripped, &r, now())).await;
+        assert!(
+            matches!(
+                unproven.status,
+                anchorage_validator::Status::Bogus(Bogus::NsecMissing { .. })
+            ),
+            "{}: {:?}",
+            entry.name,
+            unproven.status
+        );
+        let mut unsigned = (*answer).clone();
+        unsigned
+            .link_proofs
+            .retain(|r| r.record_type() != RecordType::RRSIG);
+        let unsigned = common::bounded(v.validate(&unsigned, &r, now())).await;
+        assert_eq!(
+            unsigned.status.security(),
+            Security::Bogus,
+            "{}",
+            entry.name
+        );
+        // A negative trust anchor over the target's zone makes the chain insecure.
+        let target = answer
+            .records_of(RecordType::CNAME)
+            .find_map(|r| match &r.data {
+                anchorage_wire::proto::rr::RData::CNAME(c) => Some(c.0.base_name()),
+                _ => None,
+            })
+            .unwrap();
+        let ntas = NegativeTrustAnchors::empty().with(&target, None, now());
+        let with_nta = Validator::new(
+            Arc::new(TrustAnchors::from_zone_text(&bed.trust_anchor()).unwrap()),
+            Limits::default(),
+        );
+        with_nta.set_negative_anchors(Arc::new(ntas));
+        let insecure = common::bounded(with_nta.validate(&answer, &r, now())).await;
+        assert!(
+            matches!(
+                insecure.status,
+                anchorage_validator::Status::Insecure(Insecure::NegativeTrustAnchor { .. })
+            ),
+            "{} -> {target}: {:?}",
+            entry.name,
+            insecure.status
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "every zone's wildcard CNAME checked");
     bed.stop();
 }

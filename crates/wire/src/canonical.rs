@@ -66,8 +66,7 @@ pub enum CanonicalError {
 #[derive(Debug, Default)]
 pub struct SignedData {
     bytes: Vec<u8>,
-    rdata: Vec<u8>,
-    spans: Vec<(u32, u32)>,
+    rrset: CanonicalRrset,
 }
 
 impl SignedData {
@@ -79,6 +78,115 @@ impl SignedData {
     /// The bytes built by the last successful [`signed_data`] call.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+}
+
+/// One RRset as an RRSIG covers it: the signed owner, the fixed fields and
+/// the canonical RDATA in canonical order without duplicates (RFC 4034
+/// §6.3, RFC 4035 §5.3.2), in reusable buffers. [`signed_data`] writes
+/// from it; a caller comparing stored signed data reads the same parts.
+#[derive(Debug)]
+pub struct CanonicalRrset {
+    owner: [u8; MAX_NAME_LEN],
+    owner_len: usize,
+    fixed: [u8; 8],
+    rdata: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+}
+
+impl Default for CanonicalRrset {
+    fn default() -> Self {
+        Self {
+            owner: [0; MAX_NAME_LEN],
+            owner_len: 0,
+            fixed: [0; 8],
+            rdata: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+}
+
+impl CanonicalRrset {
+    /// Empty buffers; they grow to the largest RRset seen and stay.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fills the parts from `rrset` as `sig` covers it.
+    ///
+    /// `rrset` must hold the records of one RRset (same owner ignoring
+    /// case, class, and type `sig.type_covered`), in any order. The owner
+    /// is rebuilt as `*.` + the rightmost labels when the labels field
+    /// says the RRset was expanded from a wildcard.
+    pub fn fill<'r>(
+        &mut self,
+        sig: &SigInput,
+        rrset: impl IntoIterator<Item = &'r Record>,
+    ) -> Result<(), CanonicalError> {
+        self.rdata.clear();
+        self.spans.clear();
+        let mut records = rrset.into_iter();
+        let first = records.next().ok_or(CanonicalError::EmptyRrset)?;
+        let (owner, class) = (&first.name, first.dns_class);
+        self.owner_len = write_signed_owner(owner, sig.num_labels, &mut self.owner)?;
+        self.fixed[0..2].copy_from_slice(&u16::from(sig.type_covered).to_be_bytes());
+        self.fixed[2..4].copy_from_slice(&u16::from(class).to_be_bytes());
+        self.fixed[4..8].copy_from_slice(&sig.original_ttl.to_be_bytes());
+
+        for (index, record) in core::iter::once(first).chain(records).enumerate() {
+            if record.record_type() != sig.type_covered
+                || record.dns_class != class
+                || !names_eq_ignore_case(&record.name, owner)
+            {
+                return Err(CanonicalError::NotInRrset { index });
+            }
+            let start = self.rdata.len();
+            write_canonical_rdata(&record.data, &mut self.rdata)?;
+            if self.rdata.len() - start > MAX_RDATA_LEN {
+                return Err(CanonicalError::RdataTooLong {
+                    rtype: u16::from(sig.type_covered),
+                });
+            }
+            // Invariant: total RDATA of an RRset is far below u32::MAX (each
+            // RDATA is at most 64 KiB and a message holds at most 64 KiB).
+            self.spans.push((start as u32, self.rdata.len() as u32));
+        }
+        let rdata = &self.rdata;
+        let slice = |&(s, e): &(u32, u32)| &rdata[s as usize..e as usize];
+        self.spans.sort_unstable_by(|a, b| slice(a).cmp(slice(b)));
+        Ok(())
+    }
+
+    /// The owner name the signature covers, in canonical form.
+    pub fn owner(&self) -> &[u8] {
+        &self.owner[..self.owner_len]
+    }
+
+    /// TYPE, CLASS and original TTL: the fields after the owner of every
+    /// signed record.
+    pub fn fixed(&self) -> &[u8; 8] {
+        &self.fixed
+    }
+
+    /// Each RDATA in canonical order, duplicates dropped.
+    pub fn rdatas(&self) -> impl Iterator<Item = &[u8]> {
+        let mut previous: Option<&[u8]> = None;
+        self.spans
+            .iter()
+            .map(|&(s, e)| &self.rdata[s as usize..e as usize])
+            .filter(move |data| {
+                let fresh = previous != Some(*data);
+                previous = Some(data);
+                fresh
+            })
+    }
+
+    /// Grows the buffers for `records` records of `rdata_len` RDATA bytes
+    /// in all, so filling such an RRset later allocates nothing.
+    pub fn reserve(&mut self, records: usize, rdata_len: usize) {
+        self.rdata
+            .reserve(rdata_len.saturating_sub(self.rdata.len()));
+        self.spans.reserve(records.saturating_sub(self.spans.len()));
     }
 }
 
@@ -96,55 +204,15 @@ pub fn signed_data<'a, 'r>(
 ) -> Result<&'a [u8], CanonicalError> {
     let SignedData {
         bytes,
-        rdata,
-        spans,
+        rrset: parts,
     } = buf;
     bytes.clear();
-    rdata.clear();
-    spans.clear();
+    parts.fill(sig, rrset)?;
     write_sig_prefix(sig, bytes);
-
-    let mut records = rrset.into_iter();
-    let first = records.next().ok_or(CanonicalError::EmptyRrset)?;
-    let (owner, class) = (&first.name, first.dns_class);
-    let mut owner_wire = [0u8; MAX_NAME_LEN];
-    let owner_len = write_signed_owner(owner, sig.num_labels, &mut owner_wire)?;
-
-    for (index, record) in core::iter::once(first).chain(records).enumerate() {
-        if record.record_type() != sig.type_covered
-            || record.dns_class != class
-            || !names_eq_ignore_case(&record.name, owner)
-        {
-            return Err(CanonicalError::NotInRrset { index });
-        }
-        let start = rdata.len();
-        write_canonical_rdata(&record.data, rdata)?;
-        if rdata.len() - start > MAX_RDATA_LEN {
-            return Err(CanonicalError::RdataTooLong {
-                rtype: u16::from(sig.type_covered),
-            });
-        }
-        // Invariant: total RDATA of an RRset is far below u32::MAX (each
-        // RDATA is at most 64 KiB and a message holds at most 64 KiB).
-        spans.push((start as u32, rdata.len() as u32));
-    }
-
-    let slice = |&(s, e): &(u32, u32)| &rdata[s as usize..e as usize];
-    spans.sort_unstable_by(|a, b| slice(a).cmp(slice(b)));
-
-    let mut fixed = [0u8; 8];
-    fixed[0..2].copy_from_slice(&u16::from(sig.type_covered).to_be_bytes());
-    fixed[2..4].copy_from_slice(&u16::from(class).to_be_bytes());
-    fixed[4..8].copy_from_slice(&sig.original_ttl.to_be_bytes());
-    let mut previous: Option<&[u8]> = None;
-    for span in spans.iter() {
-        let data = slice(span);
-        if previous == Some(data) {
-            continue;
-        }
-        previous = Some(data);
-        bytes.extend_from_slice(&owner_wire[..owner_len]);
-        bytes.extend_from_slice(&fixed);
+    let (owner, fixed) = (parts.owner(), parts.fixed());
+    for data in parts.rdatas() {
+        bytes.extend_from_slice(owner);
+        bytes.extend_from_slice(fixed);
         bytes.extend_from_slice(&(data.len() as u16).to_be_bytes());
         bytes.extend_from_slice(data);
     }
@@ -419,8 +487,10 @@ fn uncompressed_name_end(raw: &[u8], mut pos: usize) -> Option<usize> {
     }
 }
 
-fn names_eq_ignore_case(a: &Name, b: &Name) -> bool {
-    a.iter().count() == b.iter().count()
+/// Whether two names are equal ignoring ASCII case (RFC 4343).
+pub fn names_eq_ignore_case(a: &Name, b: &Name) -> bool {
+    // `LabelIter` knows its length: no counting walk.
+    a.iter().len() == b.iter().len()
         && a.iter()
             .zip(b.iter())
             .all(|(x, y)| x.eq_ignore_ascii_case(y))

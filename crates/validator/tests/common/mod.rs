@@ -28,10 +28,15 @@ pub fn now() -> SystemTime {
 
 /// Starts a testbed on 127.`net`.x.x.
 pub fn testbed(net: u8, zones: usize, defects: bool) -> Testbed {
+    testbed_at(AddressPlan { net, port: PORT }, zones, defects)
+}
+
+/// Starts a testbed at `addresses`.
+pub fn testbed_at(addresses: AddressPlan, zones: usize, defects: bool) -> Testbed {
     let hierarchy = build(HierarchyConfig {
         seed: 11,
         zones,
-        addresses: AddressPlan { net, port: PORT },
+        addresses,
         validity: Validity::around(NOW, 3600, 86_400),
         defects,
     })
