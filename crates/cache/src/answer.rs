@@ -9,6 +9,12 @@
 //! left of it, and appends an OPT record if the client sent one. Nothing
 //! is parsed and nothing allocated beyond the caller's buffer.
 //!
+//! Each entry is one heap block (a small header, the reply, the offsets)
+//! that its shard's slot points at, evicted by CLOCK rather than strict
+//! LRU so a hit writes nothing but a bit it has already read (see `table.rs`).
+//! [`AnswerCache::lookup_many`] serves a batch of queries with their
+//! memory reads overlapped: the server's batched receive path.
+//!
 //! Entries expire at their smallest TTL. Expired entries are kept for the
 //! configured stale limit and served only when the caller says upstream
 //! failed (RFC 8767), with TTL 30 and EDE 3.
@@ -18,15 +24,15 @@
 //! A reply whose OPT record is not last is refused.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::MutexGuard;
 
 use anchorage_wire::query::{HEADER_LEN, QueryView};
 use anchorage_wire::response::{Ede, EdeCode, ReplyOpt, write_opt};
 
 use crate::Timestamp;
 use crate::limits::{CacheLimits, MAX_TTL, STALE_TTL};
-use crate::memory::{HeapSize, Sharded, TooLarge, block_bytes};
+use crate::memory::TooLarge;
 use crate::stats::CacheStats;
-use crate::walk::{WalkError, walk_reply};
 
 /// RCODE NOERROR (RFC 1035 §4.1.1).
 const RCODE_NOERROR: u8 = 0;
@@ -98,10 +104,14 @@ pub enum InsertError {
     TooLarge(#[from] TooLarge),
 }
 
-/// One cached reply.
-struct AnswerEntry {
-    /// The reply without OPT, then its TTL offsets as big-endian `u16`s.
-    data: Box<[u8]>,
+/// Bytes in front of each stored reply: stored-at time (8), lifetime (4),
+/// message length (2), key bits (1), prefetch-signalled flag (1).
+const ENTRY_HEADER: usize = 16;
+
+/// The fixed fields of one cached reply, kept in the first
+/// [`ENTRY_HEADER`] bytes of its block so a hit reads one heap block.
+#[derive(Debug, Clone, Copy)]
+struct EntryHeader {
     stored_at: Timestamp,
     /// Lifetime: the smallest TTL in the reply.
     ttl: u32,
@@ -110,36 +120,76 @@ struct AnswerEntry {
     prefetch_signalled: bool,
 }
 
-impl HeapSize for AnswerEntry {
-    fn heap_bytes(&self) -> usize {
-        block_bytes(self.data.len())
+impl EntryHeader {
+    /// Reads the header of an entry block; `None` only for a block
+    /// shorter than a header, which `insert` never stores.
+    fn read(entry: &[u8]) -> Option<Self> {
+        let h = entry.first_chunk::<ENTRY_HEADER>()?;
+        let mut stored_at = [0; 8];
+        stored_at.copy_from_slice(&h[..8]);
+        Some(Self {
+            stored_at: Timestamp(u64::from_le_bytes(stored_at)),
+            ttl: u32::from_le_bytes([h[8], h[9], h[10], h[11]]),
+            msg_len: u16::from_le_bytes([h[12], h[13]]),
+            key_bits: h[14],
+            prefetch_signalled: h[15] != 0,
+        })
     }
-}
 
-impl AnswerEntry {
-    fn matches(&self, query: &QueryView, key_bits: u8) -> bool {
-        let name = query.qname_lower().as_bytes();
-        let qend = HEADER_LEN + name.len();
-        let Some(stored) = self.data.get(HEADER_LEN..qend + 4) else {
-            return false;
-        };
-        let (stored_name, type_class) = stored.split_at(name.len());
-        self.key_bits == key_bits
-            && stored_name.eq_ignore_ascii_case(name)
-            && type_class[..2] == query.qtype().to_be_bytes()
-            && type_class[2..] == query.qclass().to_be_bytes()
+    fn write(&self, h: &mut [u8; ENTRY_HEADER]) {
+        h[..8].copy_from_slice(&self.stored_at.0.to_le_bytes());
+        h[8..12].copy_from_slice(&self.ttl.to_le_bytes());
+        h[12..14].copy_from_slice(&self.msg_len.to_le_bytes());
+        h[14] = self.key_bits;
+        h[PREFETCH_FLAG_AT] = u8::from(self.prefetch_signalled);
     }
 
     fn expires(&self) -> Timestamp {
         self.stored_at.plus(self.ttl)
     }
+}
+
+/// Where the prefetch-signalled flag sits in an entry block.
+const PREFETCH_FLAG_AT: usize = 15;
+
+/// One cached reply: its header, the reply without OPT, then its TTL
+/// offsets as big-endian `u16`s.
+struct StoredReply<'a> {
+    header: EntryHeader,
+    msg: &'a [u8],
+    offsets: &'a [u8],
+}
+
+impl<'a> StoredReply<'a> {
+    fn new(entry: &'a [u8]) -> Option<Self> {
+        let header = EntryHeader::read(entry)?;
+        let body = &entry[ENTRY_HEADER..];
+        let (msg, offsets) = body.split_at_checked(usize::from(header.msg_len))?;
+        Some(Self {
+            header,
+            msg,
+            offsets,
+        })
+    }
+
+    fn matches(&self, query: &QueryView, key_bits: u8) -> bool {
+        let name = query.qname_lower().as_bytes();
+        let qend = HEADER_LEN + name.len();
+        let Some(stored) = self.msg.get(HEADER_LEN..qend + 4) else {
+            return false;
+        };
+        let (stored_name, type_class) = stored.split_at(name.len());
+        self.header.key_bits == key_bits
+            && stored_name.eq_ignore_ascii_case(name)
+            && type_class[..2] == query.qtype().to_be_bytes()
+            && type_class[2..] == query.qclass().to_be_bytes()
+    }
 
     /// Writes the reply for `query` into `out`, TTLs reduced by `elapsed`
     /// seconds, or all set to [`STALE_TTL`] when `stale`.
     fn write_reply(&self, query: &QueryView, elapsed: u64, stale: bool, out: &mut Vec<u8>) {
-        let (msg, offsets) = self.data.split_at(usize::from(self.msg_len));
         out.clear();
-        out.extend_from_slice(msg);
+        out.extend_from_slice(self.msg);
         out[..2].copy_from_slice(&query.id().to_be_bytes());
         out[2] = (out[2] & !FLAG_RD_BYTE2) | u8::from(query.recursion_desired());
         if !(query.dnssec_ok() || query.authentic_data()) {
@@ -149,7 +199,7 @@ impl AnswerEntry {
         let name = query.qname().as_bytes();
         out[HEADER_LEN..HEADER_LEN + name.len()].copy_from_slice(name);
         let elapsed = u32::try_from(elapsed).unwrap_or(u32::MAX);
-        for pair in offsets.chunks_exact(2) {
+        for pair in self.offsets.chunks_exact(2) {
             let at = usize::from(u16::from_be_bytes([pair[0], pair[1]]));
             // Invariant: offsets were found by walking this very message.
             let field = &mut out[at..at + 4];
@@ -179,9 +229,13 @@ impl AnswerEntry {
     }
 }
 
+/// Most queries [`AnswerCache::lookup_many`] works on together, holding
+/// up to this many shard locks at once.
+pub const LOOKUP_BATCH: usize = 16;
+
 /// Whole replies in wire form, bounded in bytes, sharded by key hash.
 pub struct AnswerCache {
-    entries: Sharded<AnswerEntry>,
+    tables: Tables,
     keys: RandomState,
     limits: CacheLimits,
 }
@@ -190,7 +244,7 @@ impl AnswerCache {
     /// An empty cache holding at most `limits.answer_bytes` bytes.
     pub fn new(limits: CacheLimits) -> Self {
         Self {
-            entries: Sharded::new(limits.answer_bytes, limits.shards),
+            tables: Tables::new(limits.answer_bytes, limits.shards),
             keys: RandomState::new(),
             limits,
         }
@@ -205,6 +259,16 @@ impl AnswerCache {
         h.finish()
     }
 
+    fn query_hash(&self, query: &QueryView) -> u64 {
+        let key_bits = key_bits(query.dnssec_ok(), query.checking_disabled());
+        self.key_hash(
+            query.qname_lower().as_bytes(),
+            query.qtype(),
+            query.qclass(),
+            key_bits,
+        )
+    }
+
     /// Looks `query` up and, on a hit, writes the reply into `out`.
     pub fn lookup(
         &self,
@@ -213,43 +277,150 @@ impl AnswerCache {
         policy: StalePolicy,
         out: &mut Vec<u8>,
     ) -> Lookup {
+        let hash = self.query_hash(query);
+        let mut table = self.tables.lock(self.tables.shard_of(hash));
+        self.lookup_in(&mut table, hash, query, now, policy, out)
+    }
+
+    /// Looks up many queries at once, as [`lookup`](Self::lookup) does
+    /// one: `results[i]` says what `queries[i]` found, and its reply is in
+    /// `outs[i]`. Works on the first `min` of the three lengths.
+    ///
+    /// Faster per query than single lookups when the cache is larger than
+    /// the CPU's caches: the memory reads of up to [`LOOKUP_BATCH`] queries
+    /// are issued together and overlap, where single lookups wait for each
+    /// in turn.
+    pub fn lookup_many(
+        &self,
+        queries: &[QueryView],
+        now: Timestamp,
+        policy: StalePolicy,
+        outs: &mut [Vec<u8>],
+        results: &mut [Lookup],
+    ) {
+        let n = queries.len().min(outs.len()).min(results.len());
+        for start in (0..n).step_by(LOOKUP_BATCH) {
+            let end = (start + LOOKUP_BATCH).min(n);
+            self.lookup_batch(
+                &queries[start..end],
+                now,
+                policy,
+                &mut outs[start..end],
+                &mut results[start..end],
+            );
+        }
+    }
+
+    /// One batch of at most [`LOOKUP_BATCH`] queries.
+    fn lookup_batch(
+        &self,
+        queries: &[QueryView],
+        now: Timestamp,
+        policy: StalePolicy,
+        outs: &mut [Vec<u8>],
+        results: &mut [Lookup],
+    ) {
+        let mut hashes = [0u64; LOOKUP_BATCH];
+        let mut shards = [0usize; LOOKUP_BATCH];
+        for (k, query) in queries.iter().enumerate() {
+            hashes[k] = self.query_hash(query);
+            shards[k] = self.tables.shard_of(hashes[k]);
+        }
+        // Locks are only tried, never waited for, while others are held:
+        // two batches can then never wait on each other. A query whose
+        // shard is busy is looked up alone afterwards.
+        let mut guards: [Option<MutexGuard<'_, Table>>; LOOKUP_BATCH] =
+            [const { None }; LOOKUP_BATCH];
+        let mut holder = [None::<usize>; LOOKUP_BATCH];
+        for k in 0..queries.len() {
+            holder[k] = match (0..k).find(|&j| shards[j] == shards[k]) {
+                Some(j) => holder[j],
+                None => self.tables.try_lock(shards[k]).map(|guard| {
+                    guards[k] = Some(guard);
+                    k
+                }),
+            };
+        }
+        // Each pass reads one level for every query before the next level
+        // of any, so the CPU keeps their cache misses in flight together.
+        let mut found = [None::<usize>; LOOKUP_BATCH];
+        for k in 0..queries.len() {
+            if let Some(table) = holder[k].and_then(|h| guards[h].as_deref()) {
+                found[k] = table.find(hashes[k]);
+            }
+        }
+        for k in 0..queries.len() {
+            if let (Some(table), Some(pos)) =
+                (holder[k].and_then(|h| guards[h].as_deref()), found[k])
+                && let Some(entry) = table.peek(pos)
+            {
+                // A reply spans two or three cache lines: reading its
+                // first, middle and last byte brings them all in.
+                std::hint::black_box(
+                    [entry.first(), entry.get(entry.len() / 2), entry.last()]
+                        .map(Option::<&u8>::copied),
+                );
+            }
+        }
+        for (k, query) in queries.iter().enumerate() {
+            if let Some(table) = holder[k].and_then(|h| guards[h].as_deref_mut()) {
+                results[k] = self.lookup_in(table, hashes[k], query, now, policy, &mut outs[k]);
+            }
+        }
+        drop(guards);
+        for (k, query) in queries.iter().enumerate() {
+            if holder[k].is_none() {
+                let mut table = self.tables.lock(shards[k]);
+                results[k] =
+                    self.lookup_in(&mut table, hashes[k], query, now, policy, &mut outs[k]);
+            }
+        }
+    }
+
+    /// Looks `query` (whose key hashes to `hash`) up in its locked shard.
+    fn lookup_in(
+        &self,
+        table: &mut Table,
+        hash: u64,
+        query: &QueryView,
+        now: Timestamp,
+        policy: StalePolicy,
+        out: &mut Vec<u8>,
+    ) -> Lookup {
         let key_bits = key_bits(query.dnssec_ok(), query.checking_disabled());
-        let hash = self.key_hash(
-            query.qname_lower().as_bytes(),
-            query.qtype(),
-            query.qclass(),
-            key_bits,
-        );
-        let mut shard = self.entries.shard(hash);
-        let Some(entry) = shard.get_mut(hash) else {
-            shard.counters.misses += 1;
+        let Some(pos) = table.find(hash) else {
+            table.counters.misses += 1;
             return Lookup::Miss;
         };
-        if !entry.matches(query, key_bits) {
-            shard.counters.misses += 1;
+        let entry = table.hit(pos);
+        let Some(stored) = StoredReply::new(entry).filter(|s| s.matches(query, key_bits)) else {
+            table.counters.misses += 1;
             return Lookup::Miss;
-        }
-        let expires = entry.expires();
+        };
+        let header = stored.header;
+        let expires = header.expires();
         if now < expires {
             let remaining = expires.since(now);
-            let prefetch = !entry.prefetch_signalled && remaining * 10 <= u64::from(entry.ttl);
-            entry.prefetch_signalled |= prefetch;
-            entry.write_reply(query, now.since(entry.stored_at), false, out);
-            shard.counters.hits += 1;
-            shard.counters.prefetches += u64::from(prefetch);
+            let prefetch = !header.prefetch_signalled && remaining * 10 <= u64::from(header.ttl);
+            stored.write_reply(query, now.since(header.stored_at), false, out);
+            if prefetch {
+                entry[PREFETCH_FLAG_AT] = 1;
+            }
+            table.counters.hits += 1;
+            table.counters.prefetches += u64::from(prefetch);
             return Lookup::Hit { prefetch };
         }
         if now >= expires.plus(self.limits.max_stale) {
-            shard.expire(hash);
-            shard.counters.misses += 1;
+            table.expire(pos);
+            table.counters.misses += 1;
             return Lookup::Miss;
         }
         if policy == StalePolicy::FreshOnly {
-            shard.counters.misses += 1;
+            table.counters.misses += 1;
             return Lookup::Miss;
         }
-        entry.write_reply(query, 0, true, out);
-        shard.counters.stale_hits += 1;
+        stored.write_reply(query, 0, true, out);
+        table.counters.stale_hits += 1;
         Lookup::Stale
     }
 
@@ -276,15 +447,17 @@ impl AnswerCache {
             return Err(InsertError::NegativeWithoutSoa);
         }
         let msg_len = layout.opt_start.unwrap_or(reply.len());
-        let mut data = Vec::with_capacity(msg_len + 2 * layout.ttl_offsets.len());
+        let mut data = Vec::with_capacity(ENTRY_HEADER + msg_len + 2 * layout.ttl_offsets.len());
+        data.resize(ENTRY_HEADER, 0);
         data.extend_from_slice(&reply[..msg_len]);
+        let msg = &mut data[ENTRY_HEADER..];
         if layout.opt_start.is_some() {
-            let arcount = u16::from_be_bytes([data[10], data[11]]) - 1;
-            data[10..12].copy_from_slice(&arcount.to_be_bytes());
+            let arcount = u16::from_be_bytes([msg[10], msg[11]]) - 1;
+            msg[10..12].copy_from_slice(&arcount.to_be_bytes());
         }
         let mut lifetime = u32::MAX;
         for &at in &layout.ttl_offsets {
-            let field = &mut data[usize::from(at)..usize::from(at) + 4];
+            let field = &mut msg[usize::from(at)..usize::from(at) + 4];
             let mut ttl = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
             if ttl > MAX_TTL {
                 ttl = 0;
@@ -314,8 +487,7 @@ impl AnswerCache {
         let key_bits = key_bits(layout.dnssec_ok, layout.flags & FLAG_CD != 0);
         let lower = layout.qname.to_lowercase();
         let hash = self.key_hash(lower.as_bytes(), layout.qtype, layout.qclass, key_bits);
-        let entry = AnswerEntry {
-            data: data.into_boxed_slice(),
+        let header = EntryHeader {
             stored_at: now,
             ttl: lifetime,
             // Invariant: `walk_reply` refuses messages over 65 535 bytes.
@@ -323,15 +495,26 @@ impl AnswerCache {
             key_bits,
             prefetch_signalled: false,
         };
-        self.entries.shard(hash).insert(hash, entry)?;
+        if let Some(h) = data.first_chunk_mut::<ENTRY_HEADER>() {
+            header.write(h);
+        }
+        self.tables
+            .lock(self.tables.shard_of(hash))
+            .insert(hash, data.into_boxed_slice())?;
         Ok(lifetime)
     }
 
     /// Counters, bytes and entries, summed over the shards.
     pub fn stats(&self) -> CacheStats {
-        CacheStats::from_totals(self.entries.totals())
+        CacheStats::from_totals(self.tables.totals())
     }
 }
+
+pub mod layout;
+mod table;
+
+use layout::{WalkError, walk_reply};
+use table::{Table, Tables};
 
 #[cfg(test)]
 mod tests;

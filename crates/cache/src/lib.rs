@@ -2,11 +2,14 @@
 //!
 //! - [`AnswerCache`]: whole replies in wire form; a hit is a copy and a few
 //!   patched fields, no parsing and no allocation ([`answer`]).
+//! - [`RrsetCache`]: RRsets with RRSIGs, trust rank (RFC 2181 §5.4.1) and
+//!   security status, for the iterator and validator ([`rrset`]).
 //! - [`NegativeCache`]: NXDOMAIN and NODATA with SOA and proofs, RFC 2308
 //!   TTLs ([`negative`]).
 //! - [`AggressiveCache`]: validated NSEC/NSEC3 ranges per zone, answering
 //!   NXDOMAIN and NODATA for names never asked (RFC 8198, [`aggressive`]).
-//! - memory accounting and the sharded LRU under every cache ([`memory`]).
+//! - memory accounting and the sharded LRU under the record caches
+//!   ([`memory`]).
 //!
 //! Nothing here reads a clock: every call that depends on time takes `now`
 //! as a [`Timestamp`].
@@ -16,15 +19,16 @@ pub mod answer;
 pub mod limits;
 pub mod memory;
 pub mod negative;
+pub mod rrset;
 pub mod stats;
-pub mod walk;
 
 pub use aggressive::{
     AggressiveAnswer, AggressiveCache, AggressiveError, Nsec3Hasher, VerifyHasher,
 };
-pub use answer::{AnswerCache, InsertError, Lookup, StalePolicy};
+pub use answer::{AnswerCache, InsertError, LOOKUP_BATCH, Lookup, StalePolicy};
 pub use limits::{CacheLimits, parse_size};
 pub use negative::{Denial, NegativeAnswer, NegativeCache, NegativeError};
+pub use rrset::{CachedRrset, Rank, RrsetCache, RrsetError, RrsetInsert};
 pub use stats::CacheStats;
 
 /// A point in time, in whole seconds on the caller's monotonic clock.

@@ -1,4 +1,5 @@
-//! Memory accounting and the sharded, byte-bounded LRU every cache uses.
+//! Memory accounting, and the sharded, byte-bounded LRU under the negative
+//! and RRset caches (the answer cache has its own CLOCK table, `answer::table`).
 //!
 //! Each cache is split into shards chosen by key hash, each shard behind
 //! its own mutex with its own share of the byte budget. A shard is an
@@ -75,6 +76,19 @@ pub(crate) struct ShardCounters {
     pub(crate) evictions: u64,
     pub(crate) expirations: u64,
     pub(crate) prefetches: u64,
+}
+
+impl ShardCounters {
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: &Self) {
+        self.hits += other.hits;
+        self.stale_hits += other.stale_hits;
+        self.misses += other.misses;
+        self.inserts += other.inserts;
+        self.evictions += other.evictions;
+        self.expirations += other.expirations;
+        self.prefetches += other.prefetches;
+    }
 }
 
 /// Why a value could not be stored.
@@ -410,7 +424,7 @@ impl<V: HeapSize> Shard<V> {
 /// A shard padded to its own cache lines so neighbouring locks do not
 /// share one.
 #[repr(align(128))]
-struct Padded<T>(T);
+pub(crate) struct Padded<T>(pub(crate) T);
 
 /// A byte-bounded cache split into independently locked shards.
 pub(crate) struct Sharded<V> {
@@ -439,29 +453,31 @@ impl<V: HeapSize> Sharded<V> {
 
     /// Sums the counters, bytes and entries of every shard.
     pub(crate) fn totals(&self) -> (ShardCounters, usize, usize) {
-        let mut sum = ShardCounters::default();
-        let (mut bytes, mut entries) = (0, 0);
-        for shard in &self.shards {
-            let s = lock(&shard.0);
-            let c = s.counters;
-            sum.hits += c.hits;
-            sum.stale_hits += c.stale_hits;
-            sum.misses += c.misses;
-            sum.inserts += c.inserts;
-            sum.evictions += c.evictions;
-            sum.expirations += c.expirations;
-            sum.prefetches += c.prefetches;
-            bytes += s.bytes();
-            entries += s.len();
-        }
-        (sum, bytes, entries)
+        sum_shards(&self.shards, |s| (s.counters, s.bytes(), s.len()))
     }
+}
+
+/// Sums what `read` says of each shard (counters, bytes, entries), each
+/// shard locked in turn.
+pub(crate) fn sum_shards<T>(
+    shards: &[Padded<Mutex<T>>],
+    read: impl Fn(&T) -> (ShardCounters, usize, usize),
+) -> (ShardCounters, usize, usize) {
+    let mut sum = ShardCounters::default();
+    let (mut bytes, mut entries) = (0, 0);
+    for shard in shards {
+        let (counters, b, e) = read(&lock(&shard.0));
+        sum.add(&counters);
+        bytes += b;
+        entries += e;
+    }
+    (sum, bytes, entries)
 }
 
 /// Locks a shard; a panic while it was held cannot leave it inconsistent
 /// (every update completes before any call that could panic), so poisoning
 /// is ignored.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

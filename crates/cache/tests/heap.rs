@@ -1,4 +1,5 @@
-//! Heap checks with a counting allocator: the hit path allocates nothing,
+//! Heap checks with a counting allocator: the hit path (single and
+//! batched) allocates nothing,
 //! and the bytes a cache accounts for cover what it really holds.
 //!
 //! The counters are process-wide and the test harness allocates when a
@@ -76,6 +77,24 @@ fn cache_hit_allocates_nothing() {
     }
     let change = region.change();
     assert_eq!(change.allocations + change.reallocations, 0, "{change:?}");
+
+    let mut outs: Vec<Vec<u8>> = (0..views.len()).map(|_| Vec::with_capacity(512)).collect();
+    let mut results = vec![Lookup::Miss; views.len()];
+    let region = Region::new(GLOBAL);
+    cache.lookup_many(
+        &views,
+        NOW.plus(10),
+        StalePolicy::FreshOnly,
+        &mut outs,
+        &mut results,
+    );
+    let change = region.change();
+    assert_eq!(change.allocations + change.reallocations, 0, "{change:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| *r == Lookup::Hit { prefetch: false })
+    );
 }
 
 fn accounted_bytes_cover_the_real_heap_and_stay_within_twice_the_wire() {

@@ -436,20 +436,28 @@ fn read_question_into(msg: &[u8], qname: &mut WireName) -> Result<(u16, u16, usi
     Ok((qtype, qclass, name_end + 4))
 }
 
-/// Where one resource record sits in a message.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RecordSpan {
-    pub(crate) owner_end: usize,
-    pub(crate) rtype: u16,
-    pub(crate) class: u16,
-    pub(crate) ttl: u32,
-    pub(crate) rdata_start: usize,
-    pub(crate) end: usize,
+/// Where one resource record sits in a message: the offsets and fixed
+/// fields of a record, found without reading its RDATA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordSpan {
+    /// Offset just past the owner name (where TYPE starts; TTL is 4 on).
+    pub owner_end: usize,
+    /// TYPE.
+    pub rtype: u16,
+    /// CLASS.
+    pub class: u16,
+    /// TTL as sent (for OPT: extended RCODE, version and flags).
+    pub ttl: u32,
+    /// Offset of the RDATA.
+    pub rdata_start: usize,
+    /// Offset just past the record: where the next one starts.
+    pub end: usize,
 }
 
 impl RecordSpan {
-    /// Bounds-checks the record at `pos` without interpreting its RDATA.
-    pub(crate) fn read(msg: &[u8], pos: usize, section: Section) -> Result<Self, QueryError> {
+    /// Bounds-checks the record at `pos` in `msg`, found in `section`
+    /// (named in errors), without interpreting its RDATA.
+    pub fn read(msg: &[u8], pos: usize, section: Section) -> Result<Self, QueryError> {
         let owner_end =
             skip_name(msg, pos).map_err(|source| QueryError::Name { section, source })?;
         let Some(fixed) = msg.get(owner_end..owner_end + 10) else {

@@ -1,5 +1,5 @@
+use super::layout::tests::{WWW, reply};
 use super::*;
-use crate::walk::tests::{WWW, reply};
 
 /// A query for `qname`/A with RD, from client `id`, optionally with EDNS.
 pub(crate) fn query(id: u16, qname: &[u8], edns_do: Option<bool>, cd: bool) -> Vec<u8> {
@@ -20,7 +20,7 @@ fn view(bytes: &[u8]) -> QueryView {
 }
 
 fn ttls(msg: &[u8]) -> Vec<u32> {
-    crate::walk::walk_reply(msg)
+    super::layout::walk_reply(msg)
         .unwrap()
         .ttl_offsets
         .iter()
@@ -350,7 +350,7 @@ proptest::proptest! {
 }
 
 #[test]
-fn least_recently_used_answers_are_evicted_first() {
+fn recently_hit_answers_survive_and_cold_ones_are_evicted() {
     let cache = AnswerCache::new(CacheLimits {
         answer_bytes: 40_000,
         shards: 1,
@@ -380,4 +380,84 @@ fn least_recently_used_answers_are_evicted_first() {
         cache.lookup(&view(&cold), T0, StalePolicy::FreshOnly, &mut out),
         Lookup::Miss
     );
+}
+
+#[test]
+fn batched_lookups_give_what_single_lookups_give() {
+    let cache = small_cache();
+    let names: Vec<Vec<u8>> = (0..40).map(numbered_name).collect();
+    // Even names cached fresh, every fourth one with a short TTL that will
+    // have expired: a mix of hits, misses and stale entries, some sharing
+    // a shard, over more than one batch.
+    for (i, name) in names.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        let ttl = if i % 4 == 0 { 10 } else { 300 };
+        cache
+            .insert(&reply(name, 0, &[ttl], None, Some(true)), T0)
+            .unwrap();
+    }
+    let now = T0.plus(20);
+    let bytes: Vec<Vec<u8>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| query(i as u16, n, Some(true), false))
+        .collect();
+    let views: Vec<QueryView> = bytes.iter().map(|b| view(b)).collect();
+    for policy in [StalePolicy::FreshOnly, StalePolicy::UpstreamFailed] {
+        let mut outs = vec![Vec::new(); views.len()];
+        let mut results = vec![Lookup::Miss; views.len()];
+        cache.lookup_many(&views, now, policy, &mut outs, &mut results);
+        let mut out = Vec::new();
+        for (i, v) in views.iter().enumerate() {
+            let single = cache.lookup(v, now, policy, &mut out);
+            assert_eq!(results[i], single, "query {i}, {policy:?}");
+            if single != Lookup::Miss {
+                assert_eq!(outs[i], out, "query {i}, {policy:?}");
+                assert_eq!(outs[i][..2], (i as u16).to_be_bytes());
+            }
+        }
+        let kinds = |want: fn(&Lookup) -> bool| results.iter().filter(|r| want(r)).count();
+        assert_eq!(kinds(|r| matches!(r, Lookup::Hit { .. })), 10);
+        assert_eq!(
+            kinds(|r| *r == Lookup::Miss),
+            if policy == StalePolicy::FreshOnly {
+                30
+            } else {
+                20
+            }
+        );
+    }
+}
+
+#[test]
+fn batched_lookups_under_contention_still_answer_every_query() {
+    let cache = AnswerCache::new(CacheLimits {
+        answer_bytes: 1 << 20,
+        shards: 2,
+        ..CacheLimits::default()
+    });
+    let names: Vec<Vec<u8>> = (0..64).map(numbered_name).collect();
+    for name in &names {
+        cache
+            .insert(&reply(name, 0, &[300], None, None), T0)
+            .unwrap();
+    }
+    let bytes: Vec<Vec<u8>> = names.iter().map(|n| query(7, n, None, false)).collect();
+    let views: Vec<QueryView> = bytes.iter().map(|b| view(b)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mut outs = vec![Vec::new(); views.len()];
+                for _ in 0..200 {
+                    let mut results = vec![Lookup::Miss; views.len()];
+                    cache.lookup_many(&views, T0, StalePolicy::FreshOnly, &mut outs, &mut results);
+                    assert!(
+                        results
+                            .iter()
+                            .all(|r| *r == Lookup::Hit { prefetch: false })
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(cache.stats().hits, 4 * 200 * 64);
 }

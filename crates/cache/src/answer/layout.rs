@@ -1,12 +1,12 @@
-//! A bounds-checked walk over a reply in wire form, finding what the answer
-//! cache patches on every hit: the TTL fields, the SOA's negative TTL and
-//! the OPT record.
+//! The layout of a reply in wire form: what the answer cache patches on
+//! every hit (the TTL fields), the SOA's negative TTL and the OPT record,
+//! found with wire's bounds-checked record walker.
 //!
 //! # Limitations
 //! RDATA is skipped, never interpreted, except the SOA MINIMUM field.
 
-use anchorage_wire::name::{NameError, WireName, read_name, skip_name};
-use anchorage_wire::query::{HEADER_LEN, TYPE_OPT};
+use anchorage_wire::name::{NameError, WireName, read_name};
+use anchorage_wire::query::{HEADER_LEN, QueryError, RecordSpan, Section, TYPE_OPT};
 
 use crate::limits::MAX_MESSAGE_LEN;
 
@@ -14,8 +14,6 @@ use crate::limits::MAX_MESSAGE_LEN;
 pub const TYPE_SOA: u16 = 6;
 /// Smallest SOA RDATA: two root names and five 32-bit fields (RFC 1035 §3.3.13).
 const MIN_SOA_RDATA: usize = 2 + 5 * 4;
-/// Fixed part of a resource record after its owner name (RFC 1035 §4.1.3).
-const RR_FIXED: usize = 10;
 
 /// Why a reply could not be walked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -144,30 +142,37 @@ pub fn walk_reply(msg: &[u8]) -> Result<ReplyLayout, WalkError> {
     };
     let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
     let mut cursor = layout.question_end;
+    let answers = usize::from(counts[0]);
+    let authority = answers..answers + usize::from(counts[1]);
     for index in 0..total {
         let start = cursor;
-        let owner_end = skip_name(msg, start).map_err(|source| WalkError::Name {
-            offset: start,
-            source,
-        })?;
-        let Some(fixed) = msg.get(owner_end..owner_end + RR_FIXED) else {
-            return Err(WalkError::Truncated { offset: start });
+        let section = if index < answers {
+            Section::Answer
+        } else if authority.contains(&index) {
+            Section::Authority
+        } else {
+            Section::Additional
         };
-        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let ttl_flags = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
-        let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-        let rdata_start = owner_end + RR_FIXED;
-        let end = rdata_start + rdlen;
-        if end > msg.len() {
-            return Err(WalkError::Truncated { offset: start });
-        }
-        let in_authority = (usize::from(counts[0])
-            ..usize::from(counts[0]) + usize::from(counts[1]))
-            .contains(&index);
+        let span = RecordSpan::read(msg, start, section).map_err(|e| match e {
+            QueryError::Name { source, .. } => WalkError::Name {
+                offset: start,
+                source,
+            },
+            _ => WalkError::Truncated { offset: start },
+        })?;
+        let RecordSpan {
+            owner_end,
+            rtype,
+            ttl: ttl_flags,
+            end,
+            ..
+        } = span;
+        let rdlen = end - span.rdata_start;
+        let in_authority = section == Section::Authority;
         if rtype == TYPE_OPT {
             // RFC 6891 §6.1.1: one OPT, in the additional section; we also
             // want it last so it can be cut off and rewritten per client.
-            if index + 1 != total || index < usize::from(counts[0]) + usize::from(counts[1]) {
+            if index + 1 != total || section != Section::Additional {
                 return Err(WalkError::MisplacedOpt { offset: start });
             }
             layout.opt_start = Some(start);
