@@ -191,6 +191,9 @@ server:
   access-control: 127.0.0.0/8 allow
   do-not-query-localhost: no
   root-hints: "$TB/root.hints"
+  # The testbed has a test. TLD; unbound's built-in local zone would
+  # answer its names NXDOMAIN without asking (RFC 6761 §6.2).
+  local-zone: "test." nodefault
   trust-anchor-file: "$TB/root.anchor"
   module-config: "validator iterator"
   num-threads: 1

@@ -44,6 +44,13 @@ pub trait ServerStore: Send {
     fn record_case_mismatch(&mut self, server: SocketAddr);
     /// How to ask the server.
     fn flags(&self, server: SocketAddr) -> ServerFlags;
+    /// No server of `zone` gave a usable answer: back the zone off
+    /// (RFC 9520 §3.2), longer after each failure in a row.
+    fn record_zone_failure(&mut self, zone: &Name, now: Instant);
+    /// A server of `zone` gave a usable answer: the backoff is over.
+    fn record_zone_success(&mut self, zone: &Name);
+    /// Whether `zone` is backed off at `now`: no query goes to it.
+    fn zone_backed_off(&self, zone: &Name, now: Instant) -> bool;
 }
 
 /// Weight of a new sample in the smoothed RTT, as 1/N (RFC 6298 §2.3).
@@ -78,6 +85,8 @@ pub struct InfraCache {
     limits: Limits,
     servers: HashMap<SocketAddr, Server>,
     lame: HashMap<(Name, SocketAddr), Lame>,
+    /// Zones whose servers all failed (RFC 9520), with the next backoff.
+    failed_zones: HashMap<Name, Lame>,
     capacity: usize,
     rng: u64,
 }
@@ -89,6 +98,7 @@ impl InfraCache {
             limits,
             servers: HashMap::new(),
             lame: HashMap::new(),
+            failed_zones: HashMap::new(),
             capacity: capacity.max(1),
             rng: seed,
         }
@@ -268,6 +278,39 @@ impl ServerStore for InfraCache {
             .get(&server)
             .map_or_else(ServerFlags::default, |s| s.flags)
     }
+
+    fn record_zone_failure(&mut self, zone: &Name, now: Instant) {
+        let (min, max) = (self.limits.holddown_min, self.limits.holddown_max);
+        if self.failed_zones.len() >= self.capacity {
+            // Entries whose backoff ended long ago carry only the length
+            // of the next one: dropping them forgets a little history.
+            self.failed_zones.retain(|_, f| f.until + max > now);
+            if self.failed_zones.len() >= self.capacity {
+                return;
+            }
+        }
+        let entry = self.failed_zones.entry(zone.clone()).or_insert(Lame {
+            until: now,
+            holddown: min,
+        });
+        // Walks that shared the failing exchanges report it together:
+        // one failure per backoff period.
+        if entry.until > now {
+            return;
+        }
+        entry.until = now + entry.holddown;
+        entry.holddown = (entry.holddown * 2).min(max);
+    }
+
+    fn record_zone_success(&mut self, zone: &Name) {
+        if !self.failed_zones.is_empty() {
+            self.failed_zones.remove(zone);
+        }
+    }
+
+    fn zone_backed_off(&self, zone: &Name, now: Instant) -> bool {
+        self.failed_zones.get(zone).is_some_and(|f| f.until > now)
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +410,41 @@ mod tests {
         s.record_rtt(a, Duration::from_millis(20), Instant::now());
         assert_eq!(s.srtt(a), Some(Duration::from_millis(90)));
     }
+
+    #[test]
+    fn a_failed_zone_is_backed_off_longer_each_time_until_it_answers() {
+        let mut s = store();
+        let zone = Name::from_ascii("dead.test.").unwrap();
+        let now = Instant::now();
+        assert!(!s.zone_backed_off(&zone, now));
+        s.record_zone_failure(&zone, now);
+        // A second report within the backoff is the same failure.
+        s.record_zone_failure(&zone, now + Duration::from_millis(10));
+        assert!(s.zone_backed_off(&zone, now + Duration::from_millis(999)));
+        assert!(!s.zone_backed_off(&zone, now + Duration::from_secs(1)));
+        let later = now + Duration::from_secs(1);
+        s.record_zone_failure(&zone, later);
+        assert!(s.zone_backed_off(&zone, later + Duration::from_millis(1999)));
+        assert!(!s.zone_backed_off(&zone, later + Duration::from_secs(2)));
+        let mut at = later + Duration::from_secs(2);
+        for _ in 0..20 {
+            s.record_zone_failure(&zone, at);
+            at += DEFAULT_HOLDDOWN_MAX;
+        }
+        assert!(
+            !s.zone_backed_off(&zone, at),
+            "capped at the longest hold-down"
+        );
+        s.record_zone_success(&zone);
+        s.record_zone_failure(&zone, at);
+        assert!(
+            !s.zone_backed_off(&zone, at + Duration::from_secs(1)),
+            "reset"
+        );
+        assert!(!s.zone_backed_off(&Name::root(), now));
+    }
+
+    const DEFAULT_HOLDDOWN_MAX: Duration = crate::config::DEFAULT_HOLDDOWN_MAX;
 
     #[test]
     fn quirks_are_remembered() {

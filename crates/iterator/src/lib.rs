@@ -11,8 +11,12 @@
 //!
 //! The async shell is thin: [`transport::Transport`] sends over UDP or TCP
 //! from a random port with a random ID and 0x20 case, and accepts only the
-//! matching reply; [`recursor::Recursor`] drives walks, primes the root and
-//! shares one walk among identical questions in flight.
+//! matching reply; [`recursor::Recursor`] drives walks, primes the root
+//! (again when the root NS set expires), shares one walk among identical
+//! questions in flight and one exchange among identical upstream queries
+//! in flight, and lets a walk about to ask a server for a name already
+//! being asked there wait for that reply, which may be the referral it
+//! needs. Zones whose servers all failed are backed off (RFC 9520).
 //!
 //! # Limitations
 //! Does not validate: it keeps RRSIGs, NSEC/NSEC3 and DS proofs with the

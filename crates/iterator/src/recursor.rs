@@ -56,6 +56,52 @@ pub enum RecursorError {
 
 type Waiters = Vec<oneshot::Sender<Result<Arc<Answer>, ResolveError>>>;
 
+/// What makes two upstream queries the same exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ExchangeKey {
+    server: SocketAddr,
+    name: Name,
+    qtype: RecordType,
+    protocol: Protocol,
+    edns: bool,
+}
+
+impl ExchangeKey {
+    fn of(out: &Outgoing) -> Self {
+        Self {
+            server: out.server,
+            name: out.question.name.clone(),
+            qtype: out.question.qtype,
+            protocol: out.protocol,
+            edns: out.edns,
+        }
+    }
+}
+
+type ExchangeWaiters = Vec<oneshot::Sender<Exchange>>;
+
+/// Upstream queries in flight.
+#[derive(Default)]
+struct Exchanges {
+    /// Each query with the walks waiting for its outcome.
+    flights: HashMap<ExchangeKey, ExchangeWaiters>,
+    /// One query in flight per server and name, whatever the type: a
+    /// referral it brings may spare another type's query (the first
+    /// questions for names of one zone arrive together).
+    by_name: HashMap<(SocketAddr, Name), ExchangeKey>,
+}
+
+/// How a walk's query was answered.
+enum Outcome {
+    /// By this walk's own exchange.
+    Own(Exchange),
+    /// By an identical query another walk sent.
+    Shared(Exchange),
+    /// Not sent: a query for the same name to the same server completed
+    /// meanwhile, which may have taught a deeper cut.
+    Withdrawn,
+}
+
 struct Stores {
     delegations: DelegationCache,
     servers: InfraCache,
@@ -72,6 +118,9 @@ struct Inner {
     /// One priming at a time; the others wait for its outcome.
     priming: tokio::sync::Mutex<()>,
     in_flight: Mutex<HashMap<(Name, RecordType), Waiters>>,
+    /// Upstream queries in flight, each with the walks waiting for its
+    /// outcome: identical queries from different walks go out once.
+    exchanges: Mutex<Exchanges>,
 }
 
 /// An iterative resolver; cheap to clone.
@@ -116,6 +165,7 @@ impl Recursor {
                 stores: Mutex::new(stores),
                 priming: tokio::sync::Mutex::new(()),
                 in_flight: Mutex::new(HashMap::new()),
+                exchanges: Mutex::new(Exchanges::default()),
             }),
         };
         if recursor.inner.config.priming == Priming::AtStart {
@@ -257,15 +307,83 @@ impl Recursor {
         let now = self.inner.clock.now();
         let mut walk = Walk::new(question, self.inner.settings, now);
         let mut action = self.step(|walk, ctx| walk.start(now, ctx), &mut walk);
+        let mut may_wait = true;
         loop {
             match action {
                 Action::Send(out) => {
-                    let exchange = self.inner.transport.exchange(&out).await;
+                    let outcome = self.exchange(&out, may_wait).await;
+                    // One wait per query, so a walk always makes progress.
+                    may_wait = matches!(outcome, Outcome::Own(_) | Outcome::Shared(_));
                     let now = self.inner.clock.now();
-                    action = self.step(|walk, ctx| walk.on_exchange(exchange, now, ctx), &mut walk);
+                    action = self.step(
+                        |walk, ctx| match outcome {
+                            Outcome::Own(exchange) => walk.on_exchange(exchange, now, ctx),
+                            Outcome::Shared(exchange) => {
+                                walk.on_shared_exchange(exchange, now, ctx)
+                            }
+                            Outcome::Withdrawn => walk.on_withdrawn(now, ctx),
+                        },
+                        &mut walk,
+                    );
                 }
                 Action::Done(answer) => return Ok(answer),
                 Action::Fail(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Sends `out`, or waits for the outcome of an identical query in
+    /// flight, or (when `may_wait`) withdraws it after a query for the
+    /// same name in flight to the same server completes.
+    async fn exchange(&self, out: &Outgoing, may_wait: bool) -> Outcome {
+        let key = ExchangeKey::of(out);
+        let name_key = (out.server, out.question.name.clone());
+        let waiter = {
+            let mut table = self
+                .inner
+                .exchanges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let Exchanges { flights, by_name } = &mut *table;
+            // DS is never asked or answered by a referral (RFC 4035
+            // §3.1.4.1): no use waiting for or on it.
+            let same_name = by_name.get(&name_key).filter(|k| {
+                may_wait && out.question.qtype != RecordType::DS && k.qtype != RecordType::DS
+            });
+            if let Some(waiters) = flights.get_mut(&key) {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Some((rx, true))
+            } else if let Some(waiters) = same_name.and_then(|k| flights.get_mut(k)) {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Some((rx, false))
+            } else {
+                flights.insert(key.clone(), Vec::new());
+                by_name.entry(name_key).or_insert_with(|| key.clone());
+                None
+            }
+        };
+        match waiter {
+            Some((rx, true)) => match rx.await {
+                Ok(exchange) => Outcome::Shared(exchange),
+                // The sending walk was dropped: send it ourselves.
+                Err(_) => Outcome::Own(self.inner.transport.exchange(out).await),
+            },
+            Some((rx, false)) => {
+                let _ = rx.await;
+                Outcome::Withdrawn
+            }
+            None => {
+                let guard = ExchangeGuard {
+                    inner: &self.inner,
+                    key: Some(key),
+                };
+                let exchange = self.inner.transport.exchange(out).await;
+                for tx in guard.finish() {
+                    let _ = tx.send(exchange.clone());
+                }
+                Outcome::Own(exchange)
             }
         }
     }
@@ -319,6 +437,41 @@ impl FlightGuard<'_> {
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
         // Dropping the senders tells the waiters the walk was abandoned.
+        drop(self.take_waiters());
+    }
+}
+
+/// Removes an upstream query from the table of those in flight, also
+/// when its sender is dropped (its waiters then send their own).
+struct ExchangeGuard<'a> {
+    inner: &'a Inner,
+    key: Option<ExchangeKey>,
+}
+
+impl ExchangeGuard<'_> {
+    fn finish(mut self) -> ExchangeWaiters {
+        self.take_waiters()
+    }
+
+    fn take_waiters(&mut self) -> ExchangeWaiters {
+        let Some(key) = self.key.take() else {
+            return Vec::new();
+        };
+        let mut table = self
+            .inner
+            .exchanges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let name_key = (key.server, key.name.clone());
+        if table.by_name.get(&name_key) == Some(&key) {
+            table.by_name.remove(&name_key);
+        }
+        table.flights.remove(&key).unwrap_or_default()
+    }
+}
+
+impl Drop for ExchangeGuard<'_> {
+    fn drop(&mut self) {
         drop(self.take_waiters());
     }
 }

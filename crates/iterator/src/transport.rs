@@ -1,14 +1,17 @@
 //! The only I/O of the crate's core: one upstream query over UDP or TCP.
 //!
 //! Each UDP query goes out from a fresh socket (a random source port from
-//! the kernel) with a random ID and, when asked, a random 0x20 case in the
-//! name (draft-vixie-dnsext-dns0x20). A reply is accepted only from the
-//! address and port queried, with the same ID and the same question, case
-//! included; anything else is dropped and counted, and we keep listening
-//! until the timeout (RFC 5452 §9.1).
+//! the kernel) connected to the server, so the kernel drops datagrams
+//! from any other address or port, with a random ID and, when asked, a
+//! random 0x20 case in the name (draft-vixie-dnsext-dns0x20). A reply is
+//! accepted only from the address and port queried, with the same ID and
+//! the same question, case included; anything else is dropped and
+//! counted, and we keep listening until the timeout (RFC 5452 §9.1).
+//! Receive buffers come from a small pool and are never zeroed.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use anchorage_wire::name::read_name;
 use anchorage_wire::proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -24,6 +27,9 @@ use crate::walk::{Exchange, Outgoing, Protocol};
 
 /// Largest DNS message (RFC 1035 §4.2.2, two-byte TCP length).
 pub const MAX_MESSAGE: usize = 65_535;
+/// Receive buffers kept for reuse; more in flight at once are allocated
+/// and dropped after use.
+const POOLED_BUFFERS: usize = 64;
 /// Header flag QR (RFC 1035 §4.1.1), in the high byte of the flags.
 const FLAG_QR_HIGH: u8 = 0x80;
 
@@ -70,6 +76,8 @@ pub struct Transport {
     permits: Semaphore,
     random: SystemRandom,
     stats: TransportStats,
+    /// Receive buffers of [`MAX_MESSAGE`] capacity, empty.
+    buffers: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Transport {
@@ -82,6 +90,7 @@ impl Transport {
             permits: Semaphore::new(max_outstanding.max(1)),
             random: SystemRandom::new(),
             stats: TransportStats::default(),
+            buffers: Mutex::new(Vec::new()),
         }
     }
 
@@ -171,6 +180,23 @@ impl Transport {
         Ok((wire, sent.as_bytes().to_vec()))
     }
 
+    /// An empty buffer of [`MAX_MESSAGE`] capacity, from the pool.
+    fn take_buffer(&self) -> Vec<u8> {
+        self.buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(MAX_MESSAGE))
+    }
+
+    fn return_buffer(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        let mut pool = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < POOLED_BUFFERS {
+            pool.push(buf);
+        }
+    }
+
     async fn udp(
         &self,
         server: SocketAddr,
@@ -185,23 +211,46 @@ impl Transport {
         let Ok(socket) = UdpSocket::bind(local).await else {
             return Received::Unsent;
         };
-        if socket.send_to(wire, server).await.is_err() {
+        // Connected: the kernel passes on datagrams from `server` only.
+        if socket.connect(server).await.is_err() || socket.send(wire).await.is_err() {
             return Received::Unsent;
         }
         self.stats.udp_sent.fetch_add(1, Ordering::Relaxed);
-        let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut buf = self.take_buffer();
+        let received = self
+            .udp_receive(&socket, server, wire, name, deadline, &mut buf)
+            .await;
+        self.return_buffer(buf);
+        received
+    }
+
+    async fn udp_receive(
+        &self,
+        socket: &UdpSocket,
+        server: SocketAddr,
+        wire: &[u8],
+        name: &[u8],
+        deadline: Instant,
+        buf: &mut Vec<u8>,
+    ) -> Received {
         let mut case_mismatch = false;
         loop {
-            let Ok(Ok((len, from))) = timeout_at(deadline, socket.recv_from(&mut buf)).await else {
+            buf.clear();
+            // Into the spare capacity: nothing is zeroed. An ICMP error
+            // (nothing listens there) ends the wait like a timeout.
+            let Ok(Ok((len, from))) = timeout_at(deadline, socket.recv_buf_from(buf)).await else {
                 return Received::Timeout { case_mismatch };
+            };
+            let Some(reply) = buf.get(..len) else {
+                continue;
             };
             if from != server {
                 self.stats.wrong_source.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            match self.check(wire, name, &buf[..len]) {
+            match self.check(wire, name, reply) {
                 Match::Yes => {
-                    if let Ok(message) = Message::from_vec(&buf[..len]) {
+                    if let Ok(message) = Message::from_vec(reply) {
                         return Received::Reply(message);
                     }
                     self.stats.wrong_question.fetch_add(1, Ordering::Relaxed);
@@ -339,6 +388,40 @@ mod tests {
         assert_eq!(ex, Exchange::Unsent);
         assert_eq!(t.stats().refused_non_loopback.load(Ordering::Relaxed), 1);
         assert_eq!(t.stats().udp_sent.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_forged_reply_from_another_port_is_never_taken() {
+        // Loopback block 127.42/16, ports 15446-15447.
+        let server = std::net::UdpSocket::bind("127.42.0.1:15446").unwrap();
+        let forger = std::net::UdpSocket::bind("127.42.0.1:15447").unwrap();
+        let responder = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            for _ in 0..2 {
+                let (len, peer) = server.recv_from(&mut buf).unwrap();
+                let mut reply = buf[..len].to_vec();
+                reply[2] |= FLAG_QR_HIGH;
+                // Same ID and question, REFUSED, from the wrong port first.
+                let mut forged = reply.clone();
+                forged[3] = (forged[3] & 0xf0) | 5;
+                forger.send_to(&forged, peer).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                server.send_to(&reply, peer).unwrap();
+            }
+        });
+        let t = Transport::loopback_only(1232, 4);
+        for _ in 0..2 {
+            let ex = t.exchange(&outgoing("127.42.0.1:15446")).await;
+            let Exchange::Reply { message, .. } = ex else {
+                panic!("no reply: {ex:?}");
+            };
+            assert_eq!(
+                message.metadata.response_code,
+                anchorage_wire::proto::op::ResponseCode::NoError
+            );
+        }
+        responder.join().unwrap();
+        assert_eq!(t.stats().udp_sent.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! (RFC 1034 §5.3.3), as a sans-IO state machine.
 //!
 //! [`Walk::start`] and [`Walk::on_exchange`] return an [`Action`]: send a
-//! question to a server, or the answer, or the failure. The caller does
+//! question to a server, or the answer, or the failure. The shell may
+//! instead feed the outcome of an identical query another walk sent
+//! ([`Walk::on_shared_exchange`]), or take the query back unsent after a
+//! query for the same name completed ([`Walk::on_withdrawn`]). The caller does
 //! the I/O and passes `now`; the walk never reads a clock. Addresses of
 //! NS names without glue are resolved by nested frames of the same walk,
 //! so the per-question caps cover them too (NXNSAttack).
@@ -32,7 +35,7 @@ use crate::sanitize::{Kind, Scrubbed, classify, cut_proof_records, follow_chain,
 pub const MAX_ATTEMPTS_PER_SERVER: u8 = 3;
 
 /// Transport to use for one query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// UDP.
     Udp,
@@ -141,6 +144,9 @@ pub struct Walk {
     deadline: Instant,
     in_flight: Option<InFlight>,
     cuts: Vec<CutProof>,
+    /// Whether the outcome being handled is this walk's own exchange,
+    /// whose facts about the server go into the store.
+    record: bool,
 }
 
 impl Walk {
@@ -159,6 +165,7 @@ impl Walk {
             queries: 0,
             in_flight: None,
             cuts: Vec::new(),
+            record: true,
         }
     }
 
@@ -179,14 +186,42 @@ impl Walk {
         now: Instant,
         ctx: &mut Context<'_>,
     ) -> Action {
+        self.record = true;
+        self.on_outcome(exchange, now, ctx)
+    }
+
+    /// Feeds the outcome of an identical query another walk sent for
+    /// this one: handled like [`Walk::on_exchange`], but what it says
+    /// about the server (RTT, timeout, lameness, quirks) is left to the
+    /// walk that sent it, so one exchange counts once.
+    pub fn on_shared_exchange(
+        &mut self,
+        exchange: Exchange,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) -> Action {
+        self.record = false;
+        let action = self.on_outcome(exchange, now, ctx);
+        self.record = true;
+        action
+    }
+
+    fn on_outcome(&mut self, exchange: Exchange, now: Instant, ctx: &mut Context<'_>) -> Action {
         let Some(sent) = self.in_flight.take() else {
             return self.advance(now, ctx);
         };
         let server = sent.out.server;
+        let record = self.record;
         match exchange {
-            Exchange::Timeout | Exchange::Unsent => ctx.servers.record_timeout(server, now),
+            Exchange::Timeout | Exchange::Unsent => {
+                if record {
+                    ctx.servers.record_timeout(server, now);
+                }
+            }
             Exchange::CaseMismatch => {
-                ctx.servers.record_case_mismatch(server);
+                if record {
+                    ctx.servers.record_case_mismatch(server);
+                }
                 if ctx.servers.flags(server).no_case
                     && let Some(frame) = self.stack.last_mut()
                 {
@@ -196,18 +231,48 @@ impl Walk {
                 }
             }
             Exchange::Reply { message, rtt } => {
-                ctx.servers.record_rtt(server, rtt, now);
+                if record {
+                    ctx.servers.record_rtt(server, rtt, now);
+                }
                 if message.metadata.truncation && sent.out.protocol == Protocol::Udp {
                     return self.resend(sent, |o| o.protocol = Protocol::Tcp);
                 }
                 if message.metadata.response_code == ResponseCode::FormErr && sent.out.edns {
-                    ctx.servers.record_no_edns(server);
+                    if record {
+                        ctx.servers.record_no_edns(server);
+                    }
                     return self.resend(sent, |o| o.edns = false);
                 }
                 return self.on_reply(&sent, &message, now, ctx);
             }
         }
         self.advance(now, ctx)
+    }
+
+    /// Takes back the last [`Action::Send`], left unsent while a query
+    /// for the same name to the same server was answered: a referral it
+    /// brought is entered, then the walk goes on.
+    pub fn on_withdrawn(&mut self, now: Instant, ctx: &mut Context<'_>) -> Action {
+        if let Some(sent) = self.in_flight.take() {
+            self.queries = self.queries.saturating_sub(1);
+            if let Some(frame) = self.stack.last_mut() {
+                if let Some(i) = frame.tried.iter().rposition(|&s| s == sent.out.server) {
+                    frame.tried.remove(i);
+                }
+                let at_sent_zone = frame.cut.as_ref().is_some_and(|c| c.zone == sent.zone);
+                let closest = ctx.delegations.closest_cut(&cut_search_name(frame), now);
+                if at_sent_zone && closest.zone.num_labels() > sent.zone.num_labels() {
+                    frame.enter_cut(closest);
+                }
+            }
+        }
+        self.advance(now, ctx)
+    }
+
+    fn record_lame(&self, zone: &Name, server: SocketAddr, now: Instant, ctx: &mut Context<'_>) {
+        if self.record {
+            ctx.servers.record_lame(zone, server, now);
+        }
     }
 
     fn resend(&mut self, mut sent: InFlight, change: impl FnOnce(&mut Outgoing)) -> Action {
@@ -239,16 +304,20 @@ impl Walk {
             let cut = if let Some(cut) = &frame.cut {
                 cut.clone()
             } else {
-                // DS is the parent's (RFC 4035 §3.1.4.1).
-                let from = if frame.qtype == RecordType::DS && !frame.qname.is_root() {
-                    frame.qname.base_name()
-                } else {
-                    frame.qname.clone()
-                };
-                let cut = ctx.delegations.closest_cut(&from, now);
+                let cut = ctx.delegations.closest_cut(&cut_search_name(frame), now);
                 frame.enter_cut(cut.clone());
                 cut
             };
+            if ctx.servers.zone_backed_off(&cut.zone, now) {
+                // RFC 9520 §3.2: a zone that just failed is not asked.
+                let error = ResolveError::NoReachableAuthority {
+                    zone: cut.zone.to_string(),
+                };
+                if let Some(action) = self.fail_frame(error) {
+                    return action;
+                }
+                continue;
+            }
             let addresses: Vec<SocketAddr> = cut
                 .servers
                 .iter()
@@ -303,6 +372,13 @@ impl Walk {
                 NsStep::Filled => {}
                 NsStep::Pushed(frame) => self.stack.push(*frame),
                 NsStep::Exhausted(error) => {
+                    if matches!(
+                        error,
+                        ResolveError::NoReachableAuthority { .. }
+                            | ResolveError::NoServerAddress { .. }
+                    ) {
+                        ctx.servers.record_zone_failure(&cut.zone, now);
+                    }
                     if let Some(action) = self.fail_frame(error) {
                         return action;
                     }
@@ -411,14 +487,18 @@ impl Walk {
             return Action::Fail(ResolveError::Abandoned);
         };
         let minimised = asked.name.num_labels() < frame.qname.num_labels();
-        match classify(&scrubbed) {
+        let kind = classify(&scrubbed);
+        if !matches!(kind, Kind::Lame(_)) {
+            ctx.servers.record_zone_success(&sent.zone);
+        }
+        match kind {
             Kind::Lame(_) if minimised && mode == QnameMinimisation::Relaxed => {
                 // RFC 9156 §2.3: a server broken for hidden names gets the
                 // full name before it is called lame.
                 frame.minimise_off = true;
                 frame.tried.retain(|&s| s != server);
             }
-            Kind::Lame(_) => ctx.servers.record_lame(&sent.zone, server, now),
+            Kind::Lame(_) => self.record_lame(&sent.zone, server, now, ctx),
             Kind::Referral { child, ns, ttl } => {
                 return self.on_referral(sent, &scrubbed, child, ns, ttl, now, ctx);
             }
@@ -564,7 +644,7 @@ impl Walk {
         }
         let Some(end) = chain.end else {
             // Only RRSIGs or other types at the name: not an answer.
-            ctx.servers.record_lame(&sent.zone, sent.out.server, now);
+            self.record_lame(&sent.zone, sent.out.server, now, ctx);
             return self.advance(now, ctx);
         };
         let in_zone = sent.zone.zone_of(&end);
@@ -676,6 +756,16 @@ impl Walk {
                 self.advance(now, ctx)
             }
         }
+    }
+}
+
+/// The name whose closest cut a frame starts from: DS is the parent's
+/// (RFC 4035 §3.1.4.1).
+fn cut_search_name(frame: &Frame) -> Name {
+    if frame.qtype == RecordType::DS && !frame.qname.is_root() {
+        frame.qname.base_name()
+    } else {
+        frame.qname.clone()
     }
 }
 

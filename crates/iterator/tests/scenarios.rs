@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anchorage_iterator::config::{Config, Limits, QnameMinimisation};
 use anchorage_iterator::delegation::DelegationCache;
-use anchorage_iterator::infra::InfraCache;
+use anchorage_iterator::infra::{InfraCache, ServerStore};
 use anchorage_iterator::walk::{Context, WalkSettings};
 use anchorage_iterator::{
     Action, Answer, Exchange, Outgoing, Question, ResolveError, RootHints, Walk,
@@ -31,6 +31,8 @@ struct World {
     settings: WalkSettings,
     now: Instant,
     log: Vec<Outgoing>,
+    /// Outcomes arrive as if another walk had sent the identical query.
+    shared: bool,
 }
 
 fn addr(last: u8) -> SocketAddr {
@@ -70,6 +72,7 @@ impl World {
             settings: WalkSettings::from(&config),
             now: Instant::now(),
             log: Vec::new(),
+            shared: false,
         }
     }
 
@@ -99,7 +102,11 @@ impl World {
                         Exchange::Timeout
                     };
                     self.log.push(out);
-                    action = walk.on_exchange(exchange, self.now, &mut ctx);
+                    action = if self.shared {
+                        walk.on_shared_exchange(exchange, self.now, &mut ctx)
+                    } else {
+                        walk.on_exchange(exchange, self.now, &mut ctx)
+                    };
                 }
                 Action::Done(answer) => return Ok(answer),
                 Action::Fail(error) => return Err(error),
@@ -167,6 +174,51 @@ fn an_unresponsive_server_times_out_and_the_answer_comes_from_another() {
         [addr(3)]
     );
     assert!(first >= Duration::from_millis(50));
+}
+
+#[test]
+fn a_shared_outcome_is_acted_on_but_leaves_the_server_record_to_its_sender() {
+    let mut w = example_world(|_| None);
+    w.shared = true;
+    let answer = w.resolve("www.example.", RecordType::A).unwrap();
+    assert_eq!(answer.records_of(RecordType::A).count(), 1);
+    assert_eq!(answer.queries, 3, "root, silent server, good server");
+    // The sender recorded the RTTs and the timeout once; the walks that
+    // shared its outcome add nothing (a burst is one sample, not many).
+    assert_eq!(w.infra.srtt(addr(3)), None);
+    assert_eq!(w.infra.timeout(addr(2)), w.infra.timeout(addr(4)));
+    w.shared = false;
+    w.resolve("www.example.", RecordType::A).unwrap();
+    assert!(w.infra.srtt(addr(3)).is_some(), "its own reply is recorded");
+}
+
+#[test]
+fn a_withdrawn_query_is_not_counted_and_a_cut_learned_meanwhile_is_entered() {
+    let mut w = example_world(|_| None);
+    let q = Question::new(Name::from_ascii("www.example.").unwrap(), RecordType::MX);
+    let mut walk = Walk::new(q, w.settings, w.now);
+    let mut ctx = Context {
+        delegations: &mut w.delegations,
+        servers: &mut w.infra,
+    };
+    let Action::Send(first) = walk.start(w.now, &mut ctx) else {
+        panic!("a query to the root first");
+    };
+    assert_eq!(first.server, addr(1));
+    // Another walk's reply for the same name taught the cut meanwhile.
+    let cut = anchorage_iterator::delegation::Cut {
+        zone: Name::from_ascii("example.").unwrap(),
+        servers: vec![anchorage_iterator::delegation::NsServer {
+            name: Name::from_ascii("b.ns.example.").unwrap(),
+            addrs: vec!["127.0.0.3".parse().unwrap()],
+        }],
+    };
+    anchorage_iterator::delegation::DelegationStore::insert_cut(ctx.delegations, &cut, 3600, w.now);
+    let Action::Send(next) = walk.on_withdrawn(w.now, &mut ctx) else {
+        panic!("a query to the child zone next");
+    };
+    assert_eq!(next.server, addr(3));
+    assert_eq!(walk.queries(), 1, "the withdrawn query was never sent");
 }
 
 #[test]
