@@ -81,7 +81,8 @@ pub struct File {
     pub access: Option<AccessFile>,
     /// Address of the Prometheus `GET /metrics` listener (default: off).
     pub metrics_listen: Option<Spanned<String>>,
-    /// Send the RFC 8145 key-tag query after each root DNSKEY probe (default true).
+    /// Send the RFC 8145 key-tag query after each root DNSKEY probe (default
+    /// true; probes run only with RFC 5011 on).
     pub trust_anchor_signaling: Option<bool>,
     /// `[[negative-trust-anchor]]` tables (RFC 7646).
     pub negative_trust_anchor: Option<Vec<NtaFile>>,
@@ -187,7 +188,7 @@ pub struct TrustSettings {
     pub seed: Vec<Anchor>,
     /// Where the seed came from.
     pub seed_source: SeedSource,
-    /// Send the RFC 8145 §4.1 key-tag query after each valid probe.
+    /// Send the RFC 8145 §5.1 key-tag query after each valid probe.
     pub signaling: bool,
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anchorage_iterator::recursor::TokioClock;
 use anchorage_iterator::{Recursor, Transport};
 use anchorage_resolver::{Pipeline, PipelineConfig};
-use anchorage_server::{MetricsServer, MetricsSources, Server, TrustReportSlot};
+use anchorage_server::{MetricsListener, MetricsSources, Server, TrustReportSlot};
 use anchorage_validator::{Limits as ValidatorLimits, NegativeTrustAnchors, Validator};
 use clap::{Args, Parser, Subcommand};
 use toml::Spanned;
@@ -72,7 +72,8 @@ struct Cli {
     /// Serve Prometheus metrics at http://ADDR/metrics (default: off).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
-    /// Send the RFC 8145 key-tag query after each root DNSKEY probe (default true).
+    /// Send the RFC 8145 key-tag query after each root DNSKEY probe (default
+    /// true; probes run only with RFC 5011 on).
     #[arg(long, value_name = "BOOL")]
     trust_anchor_signaling: Option<bool>,
     #[command(subcommand)]
@@ -390,26 +391,31 @@ async fn serve(settings: Settings) -> Result<(), String> {
             prefetch: settings.prefetch,
         },
     ));
+    // Metrics port first: if it is taken, start-up fails before any DNS
+    // query is answered.
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => Some(
+            MetricsListener::bind(addr)
+                .await
+                .map_err(|e| config::sentence(&e))?,
+        ),
+        None => None,
+    };
     let server =
         Server::start(&settings.server, Arc::clone(&pipeline)).map_err(|e| e.to_string())?;
     for addr in server.local_addrs() {
         tracing::info!(%addr, "serving UDP and TCP");
     }
-    let metrics = match settings.metrics_listen {
-        Some(addr) => {
-            let sources = MetricsSources {
-                server: Arc::clone(server.stats()),
-                pipeline: (*pipeline).clone(),
-                trust: shell.as_ref().map(|_| Arc::clone(&trust_report)),
-            };
-            let metrics = MetricsServer::start(addr, sources)
-                .await
-                .map_err(|e| config::sentence(&e))?;
-            tracing::info!(addr = %metrics.local_addr(), "serving metrics at /metrics");
-            Some(metrics)
-        }
-        None => None,
-    };
+    let metrics = metrics_listener.map(|listener| {
+        let sources = MetricsSources {
+            server: Arc::clone(server.stats()),
+            pipeline: (*pipeline).clone(),
+            trust: shell.as_ref().map(|_| Arc::clone(&trust_report)),
+        };
+        let metrics = listener.serve(sources);
+        tracing::info!(addr = %metrics.local_addr(), "serving metrics at /metrics");
+        metrics
+    });
     let probing = shell.map(|shell| tokio::spawn(shell.run(pipeline)));
     stop.await;
     tracing::info!("stopping: draining queries in flight");

@@ -227,7 +227,11 @@ impl TrustShell {
                 "root DNSKEY probe: valid update"
             );
             if self.signaling {
-                signal_trusted_tags(pipeline, &self.tracker.trusted_tags()).await;
+                // In the background: a slow root must not delay the next probe.
+                tokio::spawn(signal_trusted_tags(
+                    pipeline.clone(),
+                    self.tracker.trusted_tags(),
+                ));
             }
         } else {
             info!(
@@ -250,11 +254,11 @@ pub fn validator_anchors(tracker: &Tracker) -> ValidatorAnchors {
     })
 }
 
-/// Sends the RFC 8145 §4.1 key-tag query (`_ta-XXXX[-YYYY].` NULL) for
+/// Sends the RFC 8145 §5.1 key-tag query (`_ta-XXXX[-YYYY].` NULL) for
 /// `tags` to the root through the recursor; the answer (NXDOMAIN, usually)
 /// is ignored, and a failure only logged.
-async fn signal_trusted_tags(pipeline: &Pipeline, tags: &[u16]) {
-    let Some(qname) = key_tag_qname(tags, &Name::root()) else {
+async fn signal_trusted_tags(pipeline: Pipeline, tags: Vec<u16>) {
+    let Some(qname) = key_tag_qname(&tags, &Name::root()) else {
         return;
     };
     let question = Question::new(qname.clone(), RecordType::NULL);

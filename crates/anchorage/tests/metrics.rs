@@ -69,6 +69,16 @@ fn metrics_show_queries_cache_hits_and_the_root_keys_with_their_states() {
             >= 1.0,
         "{after}"
     );
+    // The secure answer was validated: the outcome and the signatures it
+    // took are counted.
+    assert!(
+        sample(&after, r#"anchorage_validations_total{status="secure"}"#).unwrap() >= 1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "anchorage_signature_checks_total").unwrap() >= 1.0,
+        "{after}"
+    );
     let tag = anchor_tag(&testbed);
     let key = format!(r#"anchorage_trust_root_key{{key_tag="{tag}","#);
     let row = after

@@ -1,4 +1,4 @@
-//! Trust-anchor signals in the running binary: the RFC 8145 §4.1 key-tag
+//! Trust-anchor signals in the running binary: the RFC 8145 §5.1 key-tag
 //! query reaches the testbed root after a valid probe (and not when
 //! `--trust-anchor-signaling false`), and RFC 8509 root-key-sentinel
 //! names answer as the trusted root keys say, in secure zones only.

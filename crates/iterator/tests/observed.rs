@@ -105,6 +105,7 @@ impl Authorities {
                 addr: SocketAddr::from((addr, port)),
                 catalog: Arc::new(catalog),
                 behaviour: Behaviour::Normal,
+                log: None,
             };
             let socket = UdpSocket::bind(spec.addr).await.expect("bind in 127.42/16");
             tasks.push(tokio::spawn(serve(

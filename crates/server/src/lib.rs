@@ -34,7 +34,9 @@ use tokio::task::JoinSet;
 
 pub use acl::{Access, Acl, AclError};
 pub use anchorage_resolver::Resolve;
-pub use metrics::{MetricsError, MetricsServer, MetricsSources, TrustReport, TrustReportSlot};
+pub use metrics::{
+    MetricsError, MetricsListener, MetricsServer, MetricsSources, TrustReport, TrustReportSlot,
+};
 pub use stats::{ServerStats, StatsSnapshot};
 
 /// Largest DNS message over TCP (RFC 1035 §4.2.2: 16-bit length).

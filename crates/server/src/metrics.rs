@@ -113,19 +113,42 @@ pub struct MetricsServer {
     task: JoinHandle<()>,
 }
 
-impl MetricsServer {
-    /// Binds `addr` and serves `GET /metrics` on the current tokio runtime.
-    pub async fn start(addr: SocketAddr, sources: MetricsSources) -> Result<Self, MetricsError> {
+/// A bound metrics port not yet serving: bind it before the DNS listeners
+/// so a taken port fails start-up before any query is answered.
+#[derive(Debug)]
+pub struct MetricsListener {
+    listener: TcpListener,
+    local: SocketAddr,
+}
+
+impl MetricsListener {
+    /// Binds `addr`.
+    pub async fn bind(addr: SocketAddr) -> Result<Self, MetricsError> {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| MetricsError::Bind { addr, source })?;
         let local = listener
             .local_addr()
             .map_err(|source| MetricsError::Bind { addr, source })?;
+        Ok(Self { listener, local })
+    }
+
+    /// Serves `GET /metrics` from `sources` on the current tokio runtime.
+    pub fn serve(self, sources: MetricsSources) -> MetricsServer {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Scrape(sources)));
-        let task = tokio::spawn(accept(listener, Arc::new(registry)));
-        Ok(Self { local, task })
+        let task = tokio::spawn(accept(self.listener, Arc::new(registry)));
+        MetricsServer {
+            local: self.local,
+            task,
+        }
+    }
+}
+
+impl MetricsServer {
+    /// Binds `addr` and serves `GET /metrics` on the current tokio runtime.
+    pub async fn start(addr: SocketAddr, sources: MetricsSources) -> Result<Self, MetricsError> {
+        Ok(MetricsListener::bind(addr).await?.serve(sources))
     }
 
     /// The address actually bound.
@@ -157,14 +180,26 @@ fn encode(registry: &Registry) -> String {
     text
 }
 
+/// Pause after a failed `accept` (e.g. no file descriptors left).
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// Content type of error replies.
+const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+
 async fn accept(listener: TcpListener, registry: Arc<Registry>) {
     let permits = Arc::new(Semaphore::new(MAX_METRICS_CONNECTIONS));
     loop {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             return;
         };
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of descriptors (a TCP flood) or a transient error: pause
+            // rather than spin on a runtime worker.
+            Err(e) => {
+                tracing::debug!(error = %e, "metrics accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
         };
         let registry = Arc::clone(&registry);
         tokio::spawn(async move {
@@ -182,22 +217,24 @@ async fn accept(listener: TcpListener, registry: Arc<Registry>) {
 }
 
 fn respond(request: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>> {
-    let (status, body) = match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => (StatusCode::OK, encode(registry)),
+    let (status, body, content_type) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => (StatusCode::OK, encode(registry), TEXT_FORMAT),
         (&Method::GET, _) => (
             StatusCode::NOT_FOUND,
             "not found: try /metrics\n".to_owned(),
+            PLAIN_TEXT,
         ),
         _ => (
             StatusCode::METHOD_NOT_ALLOWED,
             "only GET is served\n".to_owned(),
+            PLAIN_TEXT,
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
         .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -222,6 +259,7 @@ impl Collector for Scrape {
             &mut encoder,
         )?;
         upstream_metrics(&sources.pipeline, &mut encoder)?;
+        validator_metrics(&sources.pipeline, &mut encoder)?;
         if let Some(report) = sources.trust.as_ref().and_then(|slot| slot.current()) {
             trust_metrics(&report, &mut encoder)?;
         }
@@ -391,6 +429,49 @@ fn cache_metrics(
         "Entries the cache holds now.",
         &per_cache(|c| c.entries),
     )
+}
+
+fn validator_metrics(
+    pipeline: &Pipeline,
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let v = pipeline.validator().stats();
+    counter(
+        encoder,
+        "anchorage_validations",
+        "Answers validated, by outcome.",
+        &[
+            (&[("status", "secure")], v.secure),
+            (&[("status", "insecure")], v.insecure),
+            (&[("status", "bogus")], v.bogus),
+            (&[("status", "indeterminate")], v.indeterminate),
+        ],
+    )?;
+    counter(
+        encoder,
+        "anchorage_signature_checks",
+        "RRSIG verifications computed (the math ran).",
+        &[(&[], v.signature_checks)],
+    )?;
+    counter(
+        encoder,
+        "anchorage_signature_memo_hits",
+        "RRSIG checks answered by the memo of earlier verifications (math saved).",
+        &[(&[], v.memo_hits)],
+    )?;
+    counter(
+        encoder,
+        "anchorage_nsec3_hashes",
+        "NSEC3 hashes computed.",
+        &[(&[], v.nsec3_hashes)],
+    )?;
+    counter(
+        encoder,
+        "anchorage_validator_fetches",
+        "DS and DNSKEY fetches made by the validator.",
+        &[(&[], v.fetches)],
+    )?;
+    Ok(())
 }
 
 fn upstream_metrics(

@@ -8,7 +8,7 @@ use anchorage_wire::proto::rr::Name;
 
 use crate::snapshot::TrustAnchors;
 
-/// Prefix of the RFC 8145 §4.1 key-tag query label.
+/// Prefix of the RFC 8145 §5.1 key-tag query label.
 pub const KEY_TAG_PREFIX: &str = "_ta";
 /// Most tags in one `_ta-` label: a label holds 63 octets (RFC 1035
 /// §2.3.4), `_ta` takes 3 and each tag 5.
@@ -18,7 +18,7 @@ pub const SENTINEL_IS_TA: &str = "root-key-sentinel-is-ta-";
 /// Leftmost label prefix asking whether a tag is not trusted (RFC 8509 §2).
 pub const SENTINEL_NOT_TA: &str = "root-key-sentinel-not-ta-";
 
-/// The RFC 8145 §4.1 qname for `tags` under `zone`: `_ta-` and the tags as
+/// The RFC 8145 §5.1 qname for `tags` under `zone`: `_ta-` and the tags as
 /// four lower-case hex digits, ascending, joined by `-` (`_ta-4f66-9728.`).
 /// `None` if there is no tag to send; only the lowest [`MAX_SIGNALLED_TAGS`] fit.
 pub fn key_tag_qname(tags: &[u16], zone: &Name) -> Option<Name> {

@@ -100,7 +100,7 @@ impl TrustAnchors {
         &self.ds
     }
 
-    /// Trusted key tags, ascending (RFC 8145 §4, RFC 8509 §3).
+    /// Trusted key tags, ascending (RFC 8145 §5, RFC 8509 §3).
     pub fn trusted_tags(&self) -> &[u16] {
         &self.tags
     }

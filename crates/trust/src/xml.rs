@@ -96,6 +96,28 @@ pub enum XmlError {
     /// No `<KeyDigest>` at all.
     #[error("the document has no <KeyDigest>")]
     NoKeyDigest,
+    /// An element that may appear once appears more often.
+    #[error("KeyDigest {id:?} has more than one <{element}>")]
+    Duplicate {
+        /// The entry's `id`.
+        id: String,
+        /// The element.
+        element: &'static str,
+    },
+    /// `<Digest>` is not as long as its `<DigestType>` makes it.
+    #[error(
+        "KeyDigest {id:?}: <Digest> is {len} bytes; digest type {digest_type} makes {expected}"
+    )]
+    DigestLength {
+        /// The entry's `id`.
+        id: String,
+        /// `<DigestType>`.
+        digest_type: u8,
+        /// Bytes found.
+        len: usize,
+        /// Bytes the type makes.
+        expected: usize,
+    },
 }
 
 /// Why a well-formed `<KeyDigest>` was not loaded.
@@ -113,6 +135,12 @@ pub enum SkipReason {
     },
     /// Its digest does not match its own `<PublicKey>`.
     DigestMismatch,
+    /// Its digest type is one we cannot compute, so its `<PublicKey>`
+    /// cannot be checked against it.
+    UnsupportedDigest {
+        /// `<DigestType>`.
+        digest_type: u8,
+    },
 }
 
 /// A `<KeyDigest>` left out, and why.
@@ -139,6 +167,10 @@ impl std::fmt::Display for Skipped {
             }
             SkipReason::Expired { until } => write!(f, "expired at {}", format_utc(until)),
             SkipReason::DigestMismatch => f.write_str("its digest does not match its public key"),
+            SkipReason::UnsupportedDigest { digest_type } => write!(
+                f,
+                "its digest type {digest_type} is not supported, so its public key cannot be checked"
+            ),
         }
     }
 }
@@ -174,9 +206,7 @@ pub fn anchors_from_xml(text: &str, now: SystemTime) -> Result<XmlAnchors, XmlEr
     }
     let zone = child_text(root, "Zone").unwrap_or_default();
     if zone != "." {
-        return Err(XmlError::WrongZone {
-            zone: zone.to_owned(),
-        });
+        return Err(XmlError::WrongZone { zone });
     }
     let mut out = XmlAnchors {
         anchors: Vec::new(),
@@ -192,6 +222,10 @@ pub fn anchors_from_xml(text: &str, now: SystemTime) -> Result<XmlAnchors, XmlEr
             })
         } else if let Some(until) = digest.valid_until.filter(|&until| now >= until) {
             Some(SkipReason::Expired { until })
+        } else if digest.material.is_some() && digest_len(digest.ds.digest_type).is_none() {
+            Some(SkipReason::UnsupportedDigest {
+                digest_type: digest.ds.digest_type,
+            })
         } else if digest
             .material
             .as_ref()
@@ -227,6 +261,11 @@ struct KeyDigest {
 
 fn key_digest(entry: roxmltree::Node<'_, '_>) -> Result<KeyDigest, XmlError> {
     let id = entry.attribute("id").unwrap_or_default().to_owned();
+    for element in SINGLE_ELEMENTS {
+        if entry.children().filter(|n| n.has_tag_name(element)).count() > 1 {
+            return Err(XmlError::Duplicate { id, element });
+        }
+    }
     let missing = |what| XmlError::Missing {
         id: id.clone(),
         what,
@@ -254,7 +293,7 @@ fn key_digest(entry: roxmltree::Node<'_, '_>) -> Result<KeyDigest, XmlError> {
                     .ok_or_else(|| XmlError::BadNumber {
                         id: id.clone(),
                         element,
-                        text: text.to_owned(),
+                        text: text.clone(),
                         max,
                     })
             })
@@ -279,6 +318,14 @@ fn key_digest(entry: roxmltree::Node<'_, '_>) -> Result<KeyDigest, XmlError> {
             element: "Digest",
             encoding: "hex",
         })?;
+    if let Some(expected) = digest_len(digest_type).filter(|&n| n != digest.len()) {
+        return Err(XmlError::DigestLength {
+            id,
+            digest_type,
+            len: digest.len(),
+            expected,
+        });
+    }
     let material = match child_text(entry, "PublicKey") {
         None => None,
         Some(text) => {
@@ -312,11 +359,38 @@ fn key_digest(entry: roxmltree::Node<'_, '_>) -> Result<KeyDigest, XmlError> {
     })
 }
 
-/// The trimmed text of `node`'s first child element named `name`.
-fn child_text<'a>(node: roxmltree::Node<'a, '_>, name: &str) -> Option<&'a str> {
-    node.children()
-        .find(|n| n.has_tag_name(name))
-        .map(|n| n.text().unwrap_or_default().trim())
+/// The trimmed text of `node`'s child element named `name`, all its text
+/// nodes joined (a comment may split it).
+fn child_text(node: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
+    node.children().find(|n| n.has_tag_name(name)).map(|n| {
+        let text: String = n
+            .descendants()
+            .filter(roxmltree::Node::is_text)
+            .filter_map(|t| t.text())
+            .collect();
+        text.trim().to_owned()
+    })
+}
+
+/// Elements a `<KeyDigest>` may hold at most once.
+const SINGLE_ELEMENTS: [&str; 6] = [
+    "KeyTag",
+    "Algorithm",
+    "DigestType",
+    "Digest",
+    "PublicKey",
+    "Flags",
+];
+
+/// Digest length in bytes of the DS digest types we check (RFC 4034,
+/// 4509, 6605); `None` for others.
+fn digest_len(digest_type: u8) -> Option<usize> {
+    match digest_type {
+        1 => Some(20),
+        2 => Some(32),
+        4 => Some(48),
+        _ => None,
+    }
 }
 
 /// An xsd:dateTime with a zone (`2024-07-18T00:00:00+00:00`, `...Z`,

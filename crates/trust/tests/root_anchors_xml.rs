@@ -136,3 +136,41 @@ fn malformed_documents_are_refused_with_the_reason() {
     let empty = "<TrustAnchor><Zone>.</Zone></TrustAnchor>";
     assert_eq!(anchors_from_xml(empty, now), Err(XmlError::NoKeyDigest));
 }
+
+#[test]
+fn digests_of_the_wrong_length_or_given_twice_are_refused_and_comments_do_not_split_them() {
+    const KSK2017: &str = "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D";
+    let now = at("2026-12-02T00:00:00Z");
+    let short = REAL.replacen(KSK2017, &KSK2017[..62], 1);
+    assert!(matches!(
+        anchors_from_xml(&short, now),
+        Err(XmlError::DigestLength {
+            digest_type: 2,
+            len: 31,
+            expected: 32,
+            ..
+        })
+    ));
+    let twice = REAL.replacen(
+        &format!("<Digest>{KSK2017}</Digest>"),
+        &format!("<Digest>{KSK2017}</Digest><Digest>{KSK2017}</Digest>"),
+        1,
+    );
+    assert!(matches!(
+        anchors_from_xml(&twice, now),
+        Err(XmlError::Duplicate {
+            element: "Digest",
+            ..
+        })
+    ));
+    let commented = REAL.replacen(
+        KSK2017,
+        &format!("{}<!-- split -->{}", &KSK2017[..30], &KSK2017[30..]),
+        1,
+    );
+    let read = anchors_from_xml(&commented, now).unwrap();
+    assert_eq!(
+        tags(&read.anchors),
+        tags(&anchors_from_xml(REAL, now).unwrap().anchors)
+    );
+}

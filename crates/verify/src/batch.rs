@@ -51,7 +51,9 @@ type Outcome = Result<Verified, VerifyError>;
 
 impl Verifier {
     /// Checks every job on up to `threads` threads (the caller's included);
-    /// result `i` is job `i`'s.
+    /// result `i` is job `i`'s. It blocks the calling thread until all are
+    /// done: from async code call it on a blocking thread (e.g. tokio's
+    /// `spawn_blocking`), and hold no lock across it.
     ///
     /// # Panics
     /// Only if a worker thread panicked; its panic is resumed here.
@@ -105,7 +107,14 @@ impl Verifier {
         };
         let mut mine = Vec::with_capacity(pending.len());
         let theirs: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
-        match helpers.checked_sub(1).map(|_| self.pool()) {
+        // Inside any rayon pool (ours or a caller's) the batch stays on this
+        // thread: waiting there would run other pool jobs on it.
+        let nested = rayon::current_thread_index().is_some();
+        match helpers
+            .checked_sub(1)
+            .filter(|_| !nested)
+            .map(|_| self.pool())
+        {
             None | Some(None) => work(&mut scratch, &mut mine),
             Some(Some(pool)) => {
                 let helpers = helpers.min(pool.current_num_threads());
