@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests use (ldns-verify-zone, unbound, dig), when missing.
 bash deploy/install-test-deps.sh
-cargo test --workspace --locked "$@"
+cargo test --workspace --locked --no-fail-fast "$@"
 # The optional AWS-LC crypto backend of verify, tested like the default.
 cargo test -p anchorage-verify --features aws-lc --locked "$@"
