@@ -97,6 +97,7 @@ fn main() {
                 addr: SocketAddr::from((addr, port)),
                 catalog: Arc::new(catalog),
                 behaviour: Behaviour::Normal,
+                log: None,
             });
             let udp = UdpSocket::bind(spec.addr).await.expect("bind UDP");
             let tcp = TcpListener::bind(spec.addr).await.expect("bind TCP");
