@@ -372,8 +372,12 @@ async fn serve(settings: Settings) -> Result<(), String> {
         settings.iterator.edns_payload,
         settings.iterator.max_outstanding,
     );
+    // The RRset store takes the record caches' share of the cache bounds.
     let recursor = Recursor::start(
-        settings.iterator.clone(),
+        anchorage_iterator::Config {
+            rrset_cache: settings.cache,
+            ..settings.iterator.clone()
+        },
         transport,
         Arc::new(TokioClock),
         seed,

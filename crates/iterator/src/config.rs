@@ -166,6 +166,9 @@ pub struct Config {
     pub max_delegations: usize,
     /// Servers tracked.
     pub max_servers: usize,
+    /// Bounds of the RRset store: its bytes are `record_bytes`, the share
+    /// of each record cache.
+    pub rrset_cache: anchorage_cache::CacheLimits,
 }
 
 impl Default for Config {
@@ -183,6 +186,7 @@ impl Default for Config {
             max_outstanding: DEFAULT_MAX_OUTSTANDING,
             max_delegations: DEFAULT_MAX_DELEGATIONS,
             max_servers: DEFAULT_MAX_SERVERS,
+            rrset_cache: anchorage_cache::CacheLimits::default(),
         }
     }
 }

@@ -24,7 +24,9 @@
 //! Queries for the addresses of NS names are sent one after another, not
 //! in parallel; AAAA for NS names is not fetched (AAAA glue is used when
 //! IPv6 is on). Final answers are not cached here: the resolver's answer
-//! cache does that.
+//! cache does that. The RRsets of accepted replies are
+//! ([`rrsets::RrsetStore`]), so a walk reaching a name another walk
+//! already resolved (a CNAME target, an NS name) does not ask again.
 
 pub mod address;
 pub mod answer;
@@ -35,6 +37,7 @@ pub mod fetch;
 pub mod hints;
 pub mod infra;
 pub mod recursor;
+pub mod rrsets;
 pub mod sanitize;
 pub mod transport;
 pub mod walk;

@@ -18,6 +18,7 @@ use crate::config::{Config, Priming};
 use crate::delegation::{Cut, DelegationCache, DelegationStore, NsServer};
 use crate::error::ResolveError;
 use crate::infra::{InfraCache, ServerStore};
+use crate::rrsets::RrsetStore;
 use crate::transport::Transport;
 use crate::walk::{Action, Context, Exchange, Outgoing, Protocol, Walk, WalkSettings};
 
@@ -115,6 +116,8 @@ struct Inner {
     transport: Transport,
     clock: Arc<dyn Clock>,
     stores: Mutex<Stores>,
+    /// RRsets of accepted replies; locks per shard, so outside `stores`.
+    rrsets: RrsetStore,
     /// One priming at a time; the others wait for its outcome.
     priming: tokio::sync::Mutex<()>,
     in_flight: Mutex<HashMap<(Name, RecordType), Waiters>>,
@@ -156,8 +159,10 @@ impl Recursor {
             servers: InfraCache::new(config.limits, config.max_servers, seed),
             priming_holddown: None,
         };
+        let rrsets = RrsetStore::new(config.rrset_cache, clock.now());
         let recursor = Self {
             inner: Arc::new(Inner {
+                rrsets,
                 settings: WalkSettings::from(&config),
                 config,
                 transport,
@@ -186,6 +191,11 @@ impl Recursor {
             .delegations
             .cut(&zone.to_lowercase(), now)
             .cloned()
+    }
+
+    /// Counters, bytes and entries of the RRset store.
+    pub fn rrset_stats(&self) -> anchorage_cache::CacheStats {
+        self.inner.rrsets.stats()
     }
 
     /// Resolves `question`; identical questions in flight share one walk.
@@ -402,6 +412,7 @@ impl Recursor {
         let mut ctx = Context {
             delegations,
             servers,
+            rrsets: Some(&self.inner.rrsets),
         };
         f(walk, &mut ctx)
     }

@@ -16,6 +16,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use anchorage_cache::{CachedRrset, Rank};
 use anchorage_wire::proto::dnssec::rdata::DNSSECRData;
 use anchorage_wire::proto::op::{Message, ResponseCode};
 use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
@@ -27,6 +28,7 @@ use crate::delegation::{Cut, DelegationStore, NsServer};
 use crate::error::ResolveError;
 use crate::frame::{Frame, Purpose};
 use crate::infra::ServerStore;
+use crate::rrsets::{RrsetStore, signers, wildcard_expanded};
 use crate::sanitize::{Kind, Scrubbed, classify, cut_proof_records, follow_chain, scrub};
 
 /// Times one server is asked the same thing at one cut before the walk
@@ -126,6 +128,9 @@ pub struct Context<'a> {
     pub delegations: &'a mut dyn DelegationStore,
     /// Server RTTs, hold-downs, lameness.
     pub servers: &'a mut dyn ServerStore,
+    /// RRsets of accepted replies, fed and consulted; `None` to walk
+    /// without one.
+    pub rrsets: Option<&'a RrsetStore>,
 }
 
 #[derive(Debug, Clone)]
@@ -296,6 +301,11 @@ impl Walk {
                     after: self.settings.limits.deadline,
                 });
             }
+            if self.stack.last().is_some_and(|f| f.cut.is_none())
+                && let Some(action) = self.answer_from_store(now, ctx)
+            {
+                return action;
+            }
             let depth = self.stack.len();
             let settings = self.settings;
             let Some(frame) = self.stack.last_mut() else {
@@ -424,6 +434,14 @@ impl Walk {
                 fill(frame, &ns, addrs);
                 return NsStep::Filled;
             }
+            if let Some((addrs, ttl)) = ctx
+                .rrsets
+                .and_then(|store| cached_addresses(store, &ns, settings.ipv6, now))
+            {
+                ctx.delegations.insert_addresses(&ns, &addrs, ttl, now);
+                fill(frame, &ns, addrs);
+                return NsStep::Filled;
+            }
             // In-bailiwick without glue cannot be resolved through the
             // zone it names; a name already being looked up is a cycle.
             if cut.zone.zone_of(&ns) || resolving.contains(&ns) {
@@ -459,6 +477,72 @@ impl Walk {
         })
     }
 
+    /// Answers the top frame, just started or restarted at a chain
+    /// target, from the RRset store where it holds data the frame may use
+    /// (authoritative answers for the client's question; answers at rank
+    /// [`Rank::Authority`] or above for NS addresses), following cached
+    /// CNAMEs. Returns `None` where the frame must go upstream, its cut
+    /// then entered.
+    fn answer_from_store(&mut self, now: Instant, ctx: &mut Context<'_>) -> Option<Action> {
+        let store = ctx.rrsets?;
+        let limits = self.settings.limits;
+        loop {
+            let frame = self.stack.last_mut()?;
+            let search = cut_search_name(frame);
+            let cut = ctx.delegations.closest_cut(&search, now);
+            let zone = cut.zone.clone();
+            let least = match frame.purpose {
+                Purpose::Client => Rank::AuthoritativeAnswer,
+                Purpose::NsAddress { .. } => Rank::Authority,
+            };
+            let usable = |c: &CachedRrset| {
+                c.rank >= least && !wildcard_expanded(c) && served_by(c, &zone, &search, store, now)
+            };
+            if cacheable(frame.qtype) {
+                if let Some(hit) = store.lookup(&frame.qname, frame.qtype, now).filter(usable) {
+                    let mut data = hit.records;
+                    data.extend(hit.rrsigs);
+                    return Some(self.finish(ResponseCode::NoError, data, &[], &zone, now, ctx));
+                }
+                let link = (frame.qtype != RecordType::CNAME)
+                    .then(|| store.lookup(&frame.qname, RecordType::CNAME, now))
+                    .flatten()
+                    .filter(usable);
+                let target = link.as_ref().and_then(|l| match l.records.as_slice() {
+                    [
+                        Record {
+                            data: RData::CNAME(c),
+                            ..
+                        },
+                    ] => Some(c.0.to_lowercase()),
+                    _ => None,
+                });
+                if let (Some(link), Some(target)) = (link, target) {
+                    if frame.seen.contains(&target) {
+                        let error = ResolveError::ChainLoop {
+                            name: target.to_string(),
+                        };
+                        return Some(self.fail_or_advance(error, now, ctx));
+                    }
+                    frame.seen.push(target.clone());
+                    if frame.seen.len() > usize::from(limits.max_cname_hops) {
+                        let error = ResolveError::ChainTooLong {
+                            limit: limits.max_cname_hops,
+                            name: target.to_string(),
+                        };
+                        return Some(self.fail_or_advance(error, now, ctx));
+                    }
+                    frame.links.extend(link.records);
+                    frame.links.extend(link.rrsigs);
+                    frame.restart_at(target);
+                    continue;
+                }
+            }
+            frame.enter_cut(cut);
+            return None;
+        }
+    }
+
     /// Ends the top frame with `error`: the walk fails if it is the
     /// client's frame or the error is global; an NS lookup just fails.
     fn fail_frame(&mut self, error: ResolveError) -> Option<Action> {
@@ -490,6 +574,12 @@ impl Walk {
         let kind = classify(&scrubbed);
         if !matches!(kind, Kind::Lame(_)) {
             ctx.servers.record_zone_success(&sent.zone);
+            // A shared reply is stored by the walk that sent it.
+            if self.record
+                && let Some(store) = ctx.rrsets
+            {
+                store.store(&scrubbed, now);
+            }
         }
         match kind {
             Kind::Lame(_) if minimised && mode == QnameMinimisation::Relaxed => {
@@ -508,7 +598,7 @@ impl Walk {
                     return self.finish(
                         ResponseCode::NXDomain,
                         Vec::new(),
-                        &scrubbed,
+                        &scrubbed.authority,
                         &sent.zone,
                         now,
                         ctx,
@@ -526,7 +616,7 @@ impl Walk {
                 return self.finish(
                     ResponseCode::NXDomain,
                     Vec::new(),
-                    &scrubbed,
+                    &scrubbed.authority,
                     &sent.zone,
                     now,
                     ctx,
@@ -536,7 +626,7 @@ impl Walk {
                 return self.finish(
                     ResponseCode::NoError,
                     Vec::new(),
-                    &scrubbed,
+                    &scrubbed.authority,
                     &sent.zone,
                     now,
                     ctx,
@@ -636,7 +726,7 @@ impl Walk {
             return self.finish(
                 ResponseCode::NoError,
                 chain.data,
-                scrubbed,
+                &scrubbed.authority,
                 &sent.zone,
                 now,
                 ctx,
@@ -652,7 +742,7 @@ impl Walk {
             return self.finish(
                 ResponseCode::NXDomain,
                 Vec::new(),
-                scrubbed,
+                &scrubbed.authority,
                 &sent.zone,
                 now,
                 ctx,
@@ -666,7 +756,7 @@ impl Walk {
             return self.finish(
                 ResponseCode::NoError,
                 Vec::new(),
-                scrubbed,
+                &scrubbed.authority,
                 &sent.zone,
                 now,
                 ctx,
@@ -699,7 +789,7 @@ impl Walk {
         &mut self,
         rcode: ResponseCode,
         data: Vec<Record>,
-        scrubbed: &Scrubbed,
+        authority: &[Record],
         zone: &Name,
         now: Instant,
         ctx: &mut Context<'_>,
@@ -712,8 +802,7 @@ impl Walk {
                 let mut answers = std::mem::take(&mut frame.links);
                 let link_proofs = std::mem::take(&mut frame.link_proofs);
                 answers.extend(data);
-                let authority = scrubbed
-                    .authority
+                let authority = authority
                     .iter()
                     .filter(|r| r.record_type() != RecordType::NS)
                     .cloned()
@@ -757,6 +846,82 @@ impl Walk {
             }
         }
     }
+}
+
+/// Whether answers of `qtype` may come from the RRset store: not the
+/// meta types, which are no RRset, and not DNSKEY: the trust-anchor
+/// probe (RFC 5011 §2.3) must see the zone's current key set, and the
+/// validator keeps its own key cache.
+fn cacheable(qtype: RecordType) -> bool {
+    !matches!(
+        qtype,
+        RecordType::DNSKEY
+            | RecordType::ANY
+            | RecordType::AXFR
+            | RecordType::IXFR
+            | RecordType::OPT
+            | RecordType::RRSIG
+            | RecordType::SIG
+    )
+}
+
+/// Whether `zone`, the closest cut the delegation store knows for
+/// `search`, is the zone that served `cached`: the validator reads the
+/// zone of an unsigned answer from [`Answer::zone`]. A signed RRset must
+/// be signed by `zone`; for any RRset, no NS RRset may be cached at a
+/// name between `zone` and `search` (a deeper cut the delegation store
+/// has forgotten).
+fn served_by(
+    cached: &CachedRrset,
+    zone: &Name,
+    search: &Name,
+    store: &RrsetStore,
+    now: Instant,
+) -> bool {
+    if !cached.rrsigs.is_empty() && !signers(cached).contains(&zone.to_lowercase()) {
+        return false;
+    }
+    let mut at = search.clone();
+    while at.num_labels() > zone.num_labels() {
+        if store.lookup(&at, RecordType::NS, now).is_some() {
+            return false;
+        }
+        at = at.base_name();
+    }
+    true
+}
+
+/// Addresses of NS name `ns` from the RRset store: A (and AAAA when
+/// `ipv6`) from answers at rank [`Rank::Authority`] or above, with their
+/// smallest TTL. Glue is used only with its referral, through the cut.
+fn cached_addresses(
+    store: &RrsetStore,
+    ns: &Name,
+    ipv6: bool,
+    now: Instant,
+) -> Option<(Vec<IpAddr>, u32)> {
+    let types: &[RecordType] = if ipv6 {
+        &[RecordType::A, RecordType::AAAA]
+    } else {
+        &[RecordType::A]
+    };
+    let mut ttl = u32::MAX;
+    let mut addrs = Vec::new();
+    for &rtype in types {
+        let Some(hit) = store
+            .lookup(ns, rtype, now)
+            .filter(|c| c.rank >= Rank::Authority)
+        else {
+            continue;
+        };
+        ttl = ttl.min(hit.ttl);
+        addrs.extend(hit.records.iter().filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        }));
+    }
+    (!addrs.is_empty()).then_some((addrs, ttl))
 }
 
 /// The name whose closest cut a frame starts from: DS is the parent's

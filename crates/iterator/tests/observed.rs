@@ -3,7 +3,8 @@
 //! server a quirk the testbed does not have (FORMERR to EDNS, silence for
 //! one zone or for priming).
 //!
-//! Loopback block 127.42.0.0/16; each test its own port in 15440-15459.
+//! Loopback block 127.42.0.0/16, each test its own port in 15440-15459;
+//! the RRset-store tests use 127.45.0.0/16, ports 15500-15519.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -77,7 +78,12 @@ impl Drop for Authorities {
 
 impl Authorities {
     async fn start(port: u16, zones: usize) -> Self {
-        let plan = AddressPlan { net: NET, port };
+        Self::start_in(NET, port, zones).await
+    }
+
+    /// As [`Authorities::start`], on 127.`net`/16.
+    async fn start_in(net: u8, port: u16, zones: usize) -> Self {
+        let plan = AddressPlan { net, port };
         let hierarchy = build(HierarchyConfig {
             seed: 11,
             zones,
@@ -107,7 +113,7 @@ impl Authorities {
                 behaviour: Behaviour::Normal,
                 log: None,
             };
-            let socket = UdpSocket::bind(spec.addr).await.expect("bind in 127.42/16");
+            let socket = UdpSocket::bind(spec.addr).await.expect("bind on loopback");
             tasks.push(tokio::spawn(serve(
                 Arc::new(socket),
                 spec,
@@ -573,4 +579,75 @@ async fn failed_priming_is_retried_and_an_expired_root_ns_set_is_primed_again() 
         .expect("answered");
     assert_eq!(primings(), 3);
     assert!(r.cached_cut(&Name::root()).is_some());
+}
+
+/// The CNAME target of `name`'s answer.
+fn cname_target(answer: &Answer) -> String {
+    answer
+        .records_of(RecordType::CNAME)
+        .find_map(|r| match &r.data {
+            anchorage_wire::proto::rr::RData::CNAME(c) => Some(c.0.to_lowercase().to_ascii()),
+            _ => None,
+        })
+        .expect("a CNAME")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cname_target_another_question_resolved_is_not_asked_again() {
+    let auth = Authorities::start_in(45, 15500, 6).await;
+    let alias = auth
+        .manifest
+        .of("cname")
+        .find(|e| e.name.starts_with("alias."))
+        .expect("a cross-zone alias")
+        .name
+        .clone();
+    let wild = auth
+        .manifest
+        .of("cname")
+        .find(|e| e.name.contains(".wcname."))
+        .expect("a wildcard alias")
+        .name
+        .clone();
+    // Learn the target with a recursor of its own.
+    let scout = auth
+        .recursor(QnameMinimisation::Relaxed, Arc::new(TokioClock))
+        .await;
+    let target = cname_target(&ask(&scout, &alias, RecordType::A).await.expect("answered"));
+    assert!(
+        !alias.ends_with(target.trim_start_matches("www.")),
+        "{target} in another zone"
+    );
+
+    let r = auth
+        .recursor(QnameMinimisation::Relaxed, Arc::new(TokioClock))
+        .await;
+    ask(&r, &target, RecordType::A)
+        .await
+        .expect("target answered");
+    auth.clear_log();
+    let answer = ask(&r, &alias, RecordType::A)
+        .await
+        .expect("alias answered");
+    assert_eq!(cname_target(&answer), target);
+    assert!(answer.records_of(RecordType::A).next().is_some());
+    assert!(
+        answer.records_of(RecordType::RRSIG).count() >= 2,
+        "the RRSIGs of the CNAME and of the cached A travel with them"
+    );
+    let seen = names(&auth.seen());
+    assert!(!seen.iter().any(|(n, _)| *n == target), "{seen:?}");
+    assert!(seen.iter().any(|(n, _)| *n == alias), "{seen:?}");
+
+    // A CNAME expanded from a wildcard needs its reply's proofs: it is
+    // asked again; its target still comes from the store.
+    ask(&r, &wild, RecordType::A)
+        .await
+        .expect("wildcard alias answered");
+    auth.clear_log();
+    let answer = ask(&r, &wild, RecordType::A).await.expect("answered again");
+    assert!(!answer.link_proofs.is_empty() || !answer.authority.is_empty());
+    let seen = names(&auth.seen());
+    assert!(seen.iter().any(|(n, _)| *n == wild), "{seen:?}");
+    assert!(!seen.iter().any(|(n, _)| *n == target), "{seen:?}");
 }

@@ -86,6 +86,7 @@ impl World {
         let mut ctx = Context {
             delegations: &mut self.delegations,
             servers: &mut self.infra,
+            rrsets: None,
         };
         let mut action = walk.start(self.now, &mut ctx);
         for _ in 0..MAX_STEPS {
@@ -200,6 +201,7 @@ fn a_withdrawn_query_is_not_counted_and_a_cut_learned_meanwhile_is_entered() {
     let mut ctx = Context {
         delegations: &mut w.delegations,
         servers: &mut w.infra,
+        rrsets: None,
     };
     let Action::Send(first) = walk.start(w.now, &mut ctx) else {
         panic!("a query to the root first");
