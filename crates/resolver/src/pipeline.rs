@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anchorage_cache::Timestamp;
-use anchorage_cache::answer::{AnswerCache, Lookup, StalePolicy};
+use anchorage_cache::answer::{AnswerCache, LOOKUP_BATCH, Lookup, StalePolicy};
 use anchorage_cache::limits::CacheLimits;
 use anchorage_cache::{AggressiveCache, Denial, VerifyHasher};
 use anchorage_iterator::{Answer, Question, Recursor};
@@ -115,7 +115,7 @@ impl Pipeline {
             // CD=1: the data without validation, AD clear (RFC 6840 §5.9);
             // the cache keys CD, so this never serves a CD=0 client.
             Ok(answer) if query.checking_disabled() => {
-                build_reply(query, &answer, false, None, &mut out);
+                build_reply(query, &answer, false, None, None, &mut out);
                 let _ = self.inner.answers.insert(&out, self.now());
             }
             Ok(answer) => {
@@ -146,7 +146,7 @@ impl Pipeline {
                     error_reply(query, ResponseCode::ServFail, None, &mut out);
                     return out;
                 }
-                build_reply(query, &answer, secure, ede_ref, &mut out);
+                build_reply(query, &answer, secure, verdict.ttl_cap, ede_ref, &mut out);
                 if sentinel.is_none() {
                     let _ = self.inner.answers.insert(&out, self.now());
                 }
@@ -207,7 +207,7 @@ impl Pipeline {
             cuts: Vec::new(),
             queries: 0,
         };
-        build_reply(query, &answer, true, None, out);
+        build_reply(query, &answer, true, None, None, out);
         let _ = inner.answers.insert(out, self.now());
         if !(query.dnssec_ok() || query.authentic_data()) {
             set_authentic_data(out, false);
@@ -254,21 +254,28 @@ fn is_rrsig_over(record: &Record, covered: RecordType) -> bool {
     }
 }
 
-impl Resolve for Pipeline {
-    fn answer_now(&self, query: &QueryView, reply: &mut Vec<u8>) -> bool {
-        if query.qclass() != CLASS_IN {
-            error_reply(query, ResponseCode::Refused, None, reply);
-            return true;
-        }
-        if query.qtype() == QTYPE_ANY {
+impl Pipeline {
+    /// Whether `query` is answered without the cache: another class is
+    /// refused, ANY gets the RFC 8482 reply.
+    fn needs_cache(query: &QueryView) -> bool {
+        query.qclass() == CLASS_IN && query.qtype() != QTYPE_ANY
+    }
+
+    /// Writes the reply to a query the cache cannot answer (see
+    /// [`needs_cache`](Self::needs_cache)).
+    fn answer_locally(query: &QueryView, reply: &mut Vec<u8>) {
+        if query.qclass() == CLASS_IN {
             any_reply(query, reply);
-            return true;
+        } else {
+            error_reply(query, ResponseCode::Refused, None, reply);
         }
-        match self
-            .inner
-            .answers
-            .lookup(query, self.now(), StalePolicy::FreshOnly, reply)
-        {
+    }
+
+    /// Acts on what the cache found for `query`: a hit may start a
+    /// prefetch; a miss without RD is refused. True when `reply` holds
+    /// the reply.
+    fn after_lookup(&self, query: &QueryView, found: Lookup, reply: &mut Vec<u8>) -> bool {
+        match found {
             Lookup::Hit { prefetch } => {
                 if prefetch && self.inner.prefetch {
                     let (me, query) = (self.clone(), *query);
@@ -286,6 +293,58 @@ impl Resolve for Pipeline {
                 true
             }
             Lookup::Miss | Lookup::Stale => false,
+        }
+    }
+}
+
+impl Resolve for Pipeline {
+    fn answer_now(&self, query: &QueryView, reply: &mut Vec<u8>) -> bool {
+        if !Self::needs_cache(query) {
+            Self::answer_locally(query, reply);
+            return true;
+        }
+        let found = self
+            .inner
+            .answers
+            .lookup(query, self.now(), StalePolicy::FreshOnly, reply);
+        self.after_lookup(query, found, reply)
+    }
+
+    /// Runs of queries for the cache are looked up together
+    /// ([`AnswerCache::lookup_many`]), each then treated as `answer_now` would.
+    fn answer_many_now(
+        &self,
+        queries: &[QueryView],
+        replies: &mut [Vec<u8>],
+        answered: &mut [bool],
+    ) {
+        let n = queries.len().min(replies.len()).min(answered.len());
+        let now = self.now();
+        let mut start = 0;
+        while start < n {
+            if !Self::needs_cache(&queries[start]) {
+                Self::answer_locally(&queries[start], &mut replies[start]);
+                answered[start] = true;
+                start += 1;
+                continue;
+            }
+            let mut end = start + 1;
+            while end < n && end - start < LOOKUP_BATCH && Self::needs_cache(&queries[end]) {
+                end += 1;
+            }
+            let mut found = [Lookup::Miss; LOOKUP_BATCH];
+            let found = &mut found[..end - start];
+            self.inner.answers.lookup_many(
+                &queries[start..end],
+                now,
+                StalePolicy::FreshOnly,
+                &mut replies[start..end],
+                found,
+            );
+            for (k, &found) in (start..end).zip(found.iter()) {
+                answered[k] = self.after_lookup(&queries[k], found, &mut replies[k]);
+            }
+            start = end;
         }
     }
 

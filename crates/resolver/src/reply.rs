@@ -42,13 +42,16 @@ pub(crate) fn reply_message(query: &QueryView) -> Message {
 }
 
 /// Builds the reply to `query` from `answer` into `out`: DNSSEC records
-/// only for DO clients, AD set when `secure` (the caller clears it for
-/// clients that did not ask, RFC 6840 §5.7, after caching), and an
-/// Extended DNS Error when given and the client speaks EDNS.
+/// only for DO clients (with the proofs of wildcard-expanded chain links
+/// in the authority section), AD set when `secure` (the caller clears it for
+/// clients that did not ask, RFC 6840 §5.7, after caching), every TTL at
+/// most `ttl_cap` (the validator's, RFC 4035 §5.3.3), and an Extended DNS
+/// Error when given and the client speaks EDNS.
 pub fn build_reply(
     query: &QueryView,
     answer: &Answer,
     secure: bool,
+    ttl_cap: Option<u32>,
     ede: Option<(EdeCode, &str)>,
     out: &mut Vec<u8>,
 ) {
@@ -81,6 +84,9 @@ pub fn build_reply(
         } else {
             r.name.to_lowercase()
         };
+        if let Some(cap) = ttl_cap {
+            r.ttl = r.ttl.min(cap);
+        }
         r
     };
     for record in answer.answers.iter().filter(wanted) {
@@ -88,6 +94,21 @@ pub fn build_reply(
     }
     for record in answer.authority.iter().filter(wanted) {
         msg.add_authority(respell(record));
+    }
+    // The NSEC/NSEC3 proofs of wildcard-expanded chain links came in
+    // earlier replies: a validating stub needs them to check those links.
+    if dnssec {
+        for record in &answer.link_proofs {
+            let record = respell(record);
+            let known = msg.authorities.iter().any(|r| {
+                r.name == record.name
+                    && r.record_type() == record.record_type()
+                    && r.data == record.data
+            });
+            if !known {
+                msg.add_authority(record);
+            }
+        }
     }
     out.clear();
     // Invariant: every record came from a decoded message, so it encodes.

@@ -1,6 +1,8 @@
 //! Batched UDP on Linux: a receive thread per loop takes up to [`BATCH`]
-//! queries in one `recvmmsg`, answers what it can at once (cache hits,
-//! errors) and sends those replies in one `sendmmsg`; queries that need
+//! queries in one `recvmmsg`, answers what it can at once (errors, then
+//! cache hits through the resolver's batched fast path,
+//! [`Resolve::answer_many_now`]) and sends those replies in one
+//! `sendmmsg`; queries that need
 //! resolution go to the tokio runtime, whose tasks send their replies on
 //! the same socket.
 //!
@@ -156,7 +158,13 @@ fn receive<R: Resolve>(
     let mut bufs = vec![vec![0u8; MAX_DATAGRAM]; BATCH];
     let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
     let mut replies: Vec<usize> = Vec::with_capacity(BATCH);
-    let mut view = QueryView::new();
+    // The admitted queries of a batch, packed for the resolver's batched
+    // fast path: `views[k]` came in `slot_of[k]`, its reply goes to
+    // `fast[k]`, then (swapped, not copied) to `outs[slot_of[k]]`.
+    let mut views = vec![QueryView::new(); BATCH];
+    let mut slot_of = [0usize; BATCH];
+    let mut fast: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
+    let mut answered = [false; BATCH];
     let mut received_any = false;
     let mut batched_send = true;
     while !halt.load(Ordering::Relaxed) {
@@ -180,7 +188,8 @@ fn receive<R: Resolve>(
         };
         received_any = true;
         replies.clear();
-        for (slot, out) in outs.iter_mut().enumerate().take(got) {
+        let mut admitted = 0;
+        for (slot, out) in outs.iter_mut().enumerate().take(got.min(BATCH)) {
             bump(&shared.stats.udp_queries);
             let Some(peer) = mmsg.peer(slot) else {
                 bump(&shared.stats.dropped);
@@ -188,19 +197,43 @@ fn receive<R: Resolve>(
             };
             out.clear();
             let packet = &bufs[slot][..mmsg.len(slot)];
-            match shared.prepare(packet, peer.ip(), &mut view, out) {
+            // `views[admitted]` is scratch until the query is admitted.
+            let view = &mut views[admitted];
+            match shared.admit(packet, peer.ip(), view, out) {
                 Step::Drop => {}
                 Step::Reply => {
-                    fit(&view, out, &shared.stats);
+                    fit(view, out, &shared.stats);
                     if !out.is_empty() {
                         replies.push(slot);
                     }
                 }
                 Step::Resolve => {
-                    if tx.try_send(Handoff::Resolve(view, peer)).is_err() {
-                        bump(&shared.stats.dropped);
-                    }
+                    slot_of[admitted] = slot;
+                    admitted += 1;
                 }
+            }
+        }
+        for reply in &mut fast[..admitted] {
+            reply.clear();
+        }
+        shared.resolver.answer_many_now(
+            &views[..admitted],
+            &mut fast[..admitted],
+            &mut answered[..admitted],
+        );
+        for k in 0..admitted {
+            let (slot, view) = (slot_of[k], &views[k]);
+            if answered[k] {
+                bump(&shared.stats.answered_now);
+                std::mem::swap(&mut outs[slot], &mut fast[k]);
+                fit(view, &mut outs[slot], &shared.stats);
+                if !outs[slot].is_empty() {
+                    replies.push(slot);
+                }
+            } else if let Some(peer) = mmsg.peer(slot)
+                && tx.try_send(Handoff::Resolve(*view, peer)).is_err()
+            {
+                bump(&shared.stats.dropped);
             }
         }
         if batched_send {

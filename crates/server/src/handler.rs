@@ -40,6 +40,24 @@ impl<R: Resolve> Shared<R> {
         view: &mut QueryView,
         out: &mut Vec<u8>,
     ) -> Step {
+        let step = self.admit(packet, client, view, out);
+        if step == Step::Resolve && self.resolver.answer_now(view, out) {
+            bump(&self.stats.answered_now);
+            return Step::Reply;
+        }
+        step
+    }
+
+    /// [`prepare`](Self::prepare) short of asking the resolver: access
+    /// control and parsing. `Step::Resolve` means `view` holds a valid,
+    /// allowed query for the resolver's fast path, then resolution.
+    pub(crate) fn admit(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        view: &mut QueryView,
+        out: &mut Vec<u8>,
+    ) -> Step {
         let access = self.acl.check(client);
         if access == Access::Drop {
             bump(&self.stats.dropped);
@@ -62,10 +80,6 @@ impl<R: Resolve> Shared<R> {
                 text: "",
             };
             error_reply(view, ResponseCode::Refused, Some(ede), out);
-            return Step::Reply;
-        }
-        if self.resolver.answer_now(view, out) {
-            bump(&self.stats.answered_now);
             return Step::Reply;
         }
         Step::Resolve

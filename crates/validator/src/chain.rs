@@ -79,10 +79,8 @@ impl<F: Fetch> Run<'_, F> {
         let mut stack = vec![target.to_lowercase()];
         let anchors = Arc::clone(&self.anchors);
         while let Some(t) = stack.last().cloned() {
-            if let Some(nta) = self.ntas.covering(&t, self.now) {
-                return ChainState::Insecure(Insecure::NegativeTrustAnchor {
-                    domain: nta.domain.clone(),
-                });
+            if let Some(domain) = self.nta_over(&t) {
+                return ChainState::Insecure(Insecure::NegativeTrustAnchor { domain });
             }
             let Some((anchor_zone, anchor)) = anchors.closest(&t) else {
                 return ChainState::Indeterminate;

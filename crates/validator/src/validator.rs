@@ -49,8 +49,9 @@ pub struct ProvenRange {
 pub struct Validated {
     /// Status and reason.
     pub status: Status,
-    /// Longest the answer may be cached: the validated TTLs, or the bogus
-    /// hold time; `None` when signatures set no bound.
+    /// Longest the answer may be cached: the validated TTLs (RFC 4035
+    /// §5.3.3), the remaining life of a negative trust anchor that made it
+    /// insecure, or the bogus hold time; `None` when nothing sets a bound.
     pub ttl_cap: Option<u32>,
     /// Denial ranges validated on the way (RFC 8198).
     pub denials: Vec<ProvenRange>,
@@ -335,16 +336,28 @@ impl<F: Fetch> Run<'_, F> {
         self.ttl = Some(self.ttl.map_or(ttl, |t| t.min(ttl)));
     }
 
-    /// Insecure when `name` is at or below a negative trust anchor in force.
-    fn under_nta(&self, name: &Name) -> Option<Status> {
+    /// The domain of the negative trust anchor in force covering `name`
+    /// (lower case), if any; the answer's TTL cap is then lowered to the
+    /// anchor's remaining life, so an answer it made insecure is not
+    /// cached past it (RFC 7646 §2).
+    pub(crate) fn nta_over(&mut self, name: &Name) -> Option<Name> {
         if self.ntas.is_empty() {
             return None;
         }
-        let nta = self.ntas.covering(&name.to_lowercase(), self.now)?;
+        let nta = self.ntas.covering(name, self.now)?;
+        let (domain, until) = (nta.domain.clone(), nta.until);
+        if let Some(until) = until {
+            let left = until.duration_since(self.now).unwrap_or_default().as_secs();
+            self.cap(u32::try_from(left).unwrap_or(u32::MAX));
+        }
+        Some(domain)
+    }
+
+    /// Insecure when `name` is at or below a negative trust anchor in force.
+    fn under_nta(&mut self, name: &Name) -> Option<Status> {
+        let domain = self.nta_over(&name.to_lowercase())?;
         Some(Status::Insecure(
-            crate::status::Insecure::NegativeTrustAnchor {
-                domain: nta.domain.clone(),
-            },
+            crate::status::Insecure::NegativeTrustAnchor { domain },
         ))
     }
 
