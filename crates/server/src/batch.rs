@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use crate::Resolve;
 use crate::handler::{Shared, Step};
 use crate::mmsg::Mmsg;
-use crate::stats::bump;
+use crate::stats::{ServerStats, bump};
 use crate::udp::{MAX_DATAGRAM, MAX_UDP_IN_FLIGHT, fit};
 
 /// Datagrams per `recvmmsg`/`sendmmsg`.
@@ -97,7 +97,7 @@ pub(crate) async fn serve<R: Resolve>(
                         let mut reply = shared.resolver.resolve(query).await;
                         bump(&shared.stats.resolved);
                         fit(&query, &mut reply, &shared.stats);
-                        send_now(&socket, &reply, peer);
+                        send_now(&socket, &reply, peer, &shared.stats).await;
                     });
                 }
                 Some(Handoff::Unsupported(e)) => {
@@ -137,12 +137,28 @@ async fn plain<R: Resolve>(
 
 /// Sends a reply from a runtime task without blocking the runtime: the
 /// socket is in blocking mode for the receive thread, so this send says
-/// MSG_DONTWAIT. A full send buffer drops the reply (the client retries).
-fn send_now(socket: &StdUdpSocket, reply: &[u8], peer: SocketAddr) {
-    if !reply.is_empty() {
-        let _ = SockRef::from(socket).send_to_with_flags(reply, &peer.into(), libc::MSG_DONTWAIT);
+/// MSG_DONTWAIT. A full send buffer is given a few short waits, then the
+/// reply is dropped and counted (the client retries).
+async fn send_now(socket: &StdUdpSocket, reply: &[u8], peer: SocketAddr, stats: &ServerStats) {
+    if reply.is_empty() {
+        return;
     }
+    for attempt in 0..=SEND_RETRIES {
+        match SockRef::from(socket).send_to_with_flags(reply, &peer.into(), libc::MSG_DONTWAIT) {
+            Ok(_) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && attempt < SEND_RETRIES => {
+                tokio::time::sleep(SEND_RETRY_WAIT).await;
+            }
+            Err(_) => break,
+        }
+    }
+    bump(&stats.udp_send_failed);
 }
+
+/// Waits given to a reply that meets a full send buffer.
+const SEND_RETRIES: u32 = 3;
+/// How long each wait is.
+const SEND_RETRY_WAIT: Duration = Duration::from_millis(1);
 
 /// The receive thread: batches in, immediate replies out, the rest handed
 /// to the runtime, until `halt`.
@@ -154,8 +170,9 @@ fn receive<R: Resolve>(
 ) {
     let fd = socket.as_fd();
     let mut mmsg = Mmsg::new(BATCH);
-    // Zeroed allocations: pages are touched only as datagrams fill them.
-    let mut bufs = vec![vec![0u8; MAX_DATAGRAM]; BATCH];
+    // Zeroed allocations, each its own (not clones of one): pages are
+    // touched only as datagrams fill them.
+    let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect();
     let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(1232)).collect();
     let mut replies: Vec<usize> = Vec::with_capacity(BATCH);
     // The admitted queries of a batch, packed for the resolver's batched
@@ -171,9 +188,14 @@ fn receive<R: Resolve>(
         let got = match mmsg.recv(fd, &mut bufs) {
             Ok(got) => got,
             Err(e) => match e.kind() {
-                std::io::ErrorKind::WouldBlock
-                | std::io::ErrorKind::TimedOut
-                | std::io::ErrorKind::Interrupted => continue,
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted => continue,
+                // The socket was made non-blocking under us (a worker
+                // sharing it fell back to the plain tokio loop): wait a
+                // little rather than spin.
+                std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
                 _ if !received_any && refused(&e) => {
                     let _ = tx.blocking_send(Handoff::Unsupported(e));
                     return;
@@ -237,12 +259,14 @@ fn receive<R: Resolve>(
             }
         }
         if batched_send {
-            batched_send = send_batch(&mut mmsg, socket, &replies, &outs);
+            batched_send = send_batch(&mut mmsg, socket, &replies, &outs, &shared.stats);
         }
         if !batched_send {
             for &slot in &replies {
-                if let Some(peer) = mmsg.peer(slot) {
-                    let _ = socket.send_to(&outs[slot], peer);
+                if let Some(peer) = mmsg.peer(slot)
+                    && socket.send_to(&outs[slot], peer).is_err()
+                {
+                    bump(&shared.stats.udp_send_failed);
                 }
             }
         }
@@ -250,9 +274,15 @@ fn receive<R: Resolve>(
 }
 
 /// Sends the replies in `slots` with as few `sendmmsg` calls as the kernel
-/// allows, skipping any one it refuses. Returns false, having sent
-/// nothing, when `sendmmsg` itself is refused.
-fn send_batch(mmsg: &mut Mmsg, socket: &StdUdpSocket, slots: &[usize], outs: &[Vec<u8>]) -> bool {
+/// allows, skipping (and counting) any one it refuses. Returns false,
+/// having sent nothing, when `sendmmsg` itself is refused.
+fn send_batch(
+    mmsg: &mut Mmsg,
+    socket: &StdUdpSocket,
+    slots: &[usize],
+    outs: &[Vec<u8>],
+    stats: &ServerStats,
+) -> bool {
     let mut batch: [(usize, &[u8]); BATCH] = [(0, &[]); BATCH];
     let n = slots.len().min(BATCH);
     for (entry, &slot) in batch.iter_mut().zip(slots) {
@@ -269,8 +299,12 @@ fn send_batch(mmsg: &mut Mmsg, socket: &StdUdpSocket, slots: &[usize], outs: &[V
             {
                 return false;
             }
-            // This reply cannot go (no route, a filter): the next may.
-            Err(_) => start += 1,
+            // This reply cannot go (no route, a filter, a full buffer):
+            // the next may.
+            Err(_) => {
+                bump(&stats.udp_send_failed);
+                start += 1;
+            }
         }
     }
     true

@@ -354,6 +354,11 @@ fn server_metrics(
             "TCP connections closed for idleness.",
             s.tcp_idle_closed,
         ),
+        (
+            "anchorage_udp_send_failed",
+            "UDP replies the kernel would not send (full send buffer, no route).",
+            s.udp_send_failed,
+        ),
     ] {
         counter(encoder, name, help, &[(&[], value)])?;
     }

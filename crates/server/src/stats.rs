@@ -15,6 +15,7 @@ pub struct ServerStats {
     pub(crate) truncated: AtomicU64,
     pub(crate) tcp_connections: AtomicU64,
     pub(crate) tcp_idle_closed: AtomicU64,
+    pub(crate) udp_send_failed: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -40,6 +41,8 @@ pub struct StatsSnapshot {
     pub tcp_connections: u64,
     /// TCP connections closed for idleness.
     pub tcp_idle_closed: u64,
+    /// UDP replies the kernel would not send (full send buffer, no route).
+    pub udp_send_failed: u64,
 }
 
 impl ServerStats {
@@ -57,6 +60,7 @@ impl ServerStats {
             truncated: get(&self.truncated),
             tcp_connections: get(&self.tcp_connections),
             tcp_idle_closed: get(&self.tcp_idle_closed),
+            udp_send_failed: get(&self.udp_send_failed),
         }
     }
 }

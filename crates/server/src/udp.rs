@@ -157,8 +157,8 @@ pub(crate) async fn serve<R: Resolve>(
                     Step::Drop => {}
                     Step::Reply => {
                         fit(&view, &mut out, &shared.stats);
-                        if !out.is_empty() {
-                            let _ = socket.send_to(&out, peer).await;
+                        if !out.is_empty() && socket.send_to(&out, peer).await.is_err() {
+                            bump(&shared.stats.udp_send_failed);
                         }
                     }
                     Step::Resolve if in_flight.len() >= MAX_UDP_IN_FLIGHT => bump(&shared.stats.dropped),
@@ -168,8 +168,8 @@ pub(crate) async fn serve<R: Resolve>(
                             let mut reply = shared.resolver.resolve(query).await;
                             bump(&shared.stats.resolved);
                             fit(&query, &mut reply, &shared.stats);
-                            if !reply.is_empty() {
-                                let _ = socket.send_to(&reply, peer).await;
+                            if !reply.is_empty() && socket.send_to(&reply, peer).await.is_err() {
+                                bump(&shared.stats.udp_send_failed);
                             }
                         });
                     }
