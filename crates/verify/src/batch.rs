@@ -1,10 +1,9 @@
 //! Many (key, RRset, RRSIG) checks at once, across threads.
 //!
-//! For cold-cache bursts. The caller's thread first runs every check that
-//! needs no crypto and answers memo hits; only the signatures left to
-//! verify are shared out (an atomic cursor, one [`Scratch`] per thread,
-//! one memo for all), and only when there are at least
-//! [`Limits::batch_parallel_min`] of them. Results come back in job order.
+//! For cold-cache bursts. Whole jobs (checks, memo probe, math) are shared
+//! out through an atomic cursor, one [`Scratch`] per thread and one memo
+//! for all, when a batch has at least [`Limits::batch_parallel_min`] jobs;
+//! smaller ones run on the caller's thread. Results come back in job order.
 //!
 //! # Limitations
 //! Helper threads come from a pool the [`Verifier`] starts on its first
@@ -41,12 +40,6 @@ thread_local! {
     static HELPER_SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
-/// A job whose checks passed and whose signature is still to verify.
-struct Pending {
-    index: usize,
-    verified: Verified,
-}
-
 type Outcome = Result<Verified, VerifyError>;
 
 impl Verifier {
@@ -64,48 +57,37 @@ impl Verifier {
         threads: NonZeroUsize,
     ) -> Vec<Outcome> {
         let mut scratch = Scratch::new();
-        let mut results: Vec<Option<Outcome>> = Vec::with_capacity(jobs.len());
-        let mut pending = Vec::new();
-        for (index, job) in jobs.iter().enumerate() {
-            let probe = as_rrsig(job.rrsig).and_then(|sig| {
-                match_key(job.key, sig.input())?;
-                self.check_and_probe(job.key, job.rrset, job.rrsig, sig, now, &mut scratch)
-            });
-            results.push(match probe {
-                Ok(Probe::Hit(verified)) => Some(Ok(verified)),
-                Ok(Probe::Miss(verified)) => {
-                    pending.push(Pending { index, verified });
-                    None
-                }
-                Err(why) => Some(Err(why)),
-            });
-        }
-
-        let helpers = if pending.len() >= self.limits().batch_parallel_min.max(2) {
-            (threads.get() - 1).min(pending.len() - 1)
+        // Every job, checks and memo probe included, goes to whichever
+        // thread claims it next: a serial first pass over the checks would
+        // cap the speed-up of the math.
+        let helpers = if jobs.len() >= self.limits().batch_parallel_min.max(2) {
+            (threads.get() - 1).min(jobs.len() - 1)
         } else {
             0
         };
         let cursor = AtomicUsize::new(0);
         let work = |scratch: &mut Scratch, out: &mut Vec<(usize, Outcome)>| {
             loop {
-                let next = cursor.fetch_add(1, Ordering::Relaxed);
-                let Some(p) = pending.get(next) else { break };
-                let job = &jobs[p.index];
+                let index = cursor.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(index) else { break };
                 let outcome = as_rrsig(job.rrsig).and_then(|sig| {
-                    self.run_math(
-                        job.key,
-                        job.rrset,
-                        sig,
-                        p.verified,
-                        &mut Budget::new(1),
-                        scratch,
-                    )
+                    match_key(job.key, sig.input())?;
+                    match self.check_and_probe(job.key, job.rrset, job.rrsig, sig, now, scratch)? {
+                        Probe::Hit(verified) => Ok(verified),
+                        Probe::Miss(verified) => self.run_math(
+                            job.key,
+                            job.rrset,
+                            sig,
+                            verified,
+                            &mut Budget::new(1),
+                            scratch,
+                        ),
+                    }
                 });
-                out.push((p.index, outcome));
+                out.push((index, outcome));
             }
         };
-        let mut mine = Vec::with_capacity(pending.len());
+        let mut mine = Vec::with_capacity(jobs.len());
         let theirs: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
         // Inside any rayon pool (ours or a caller's) the batch stays on this
         // thread: waiting there would run other pool jobs on it.
@@ -137,16 +119,13 @@ impl Verifier {
                 });
             }
         }
-        let theirs = theirs.into_inner().unwrap_or_else(PoisonError::into_inner);
-        for (index, outcome) in mine.into_iter().chain(theirs) {
-            results[index] = Some(outcome);
-        }
-        results
-            .into_iter()
-            // Invariant: every job was answered in the first pass or is
-            // pending, and the cursor hands every pending job to exactly
-            // one thread, all of which have joined.
-            .map(|r| r.expect("every job was run"))
-            .collect()
+        let mut all = mine;
+        all.append(&mut theirs.into_inner().unwrap_or_else(PoisonError::into_inner));
+        // Invariant: the cursor hands every job index to exactly one
+        // thread, all of which have joined, so sorting by index gives one
+        // outcome per job in job order.
+        all.sort_unstable_by_key(|(index, _)| *index);
+        debug_assert_eq!(all.len(), jobs.len());
+        all.into_iter().map(|(_, outcome)| outcome).collect()
     }
 }

@@ -32,11 +32,10 @@ pub const DEFAULT_CLOCK_SKEW: u32 = 0;
 /// chooses how many colliding keys and signatures we try.
 pub const DEFAULT_VERIFICATIONS_PER_QUERY: u32 = 16;
 
-/// Default smallest number of signature checks a batch spreads over
-/// threads. A tunable: starting and joining a scoped thread costs about
-/// 100 µs on the 2-core CI machine, so 2 threads beat 1 from about 4 P-256
-/// checks but only past 8 RSA-2048 ones (`benches/verify.rs`, `batch_n`,
-/// load average 1); 8 keeps small RSA batches on the caller's thread.
+/// Default smallest batch spread over threads. A tunable: waking a pool
+/// thread costs microseconds, a memo hit under half of one and a
+/// signature check 20 µs or more, so from 8 jobs the spread pays unless
+/// nearly all are memo hits (`benches/verify.rs`, `batch_n`).
 pub const DEFAULT_BATCH_PARALLEL_MIN: usize = 8;
 
 /// Tunables of a [`Verifier`].
