@@ -15,9 +15,10 @@ pub const MAX_BOGUS_TTL: u32 = 300;
 pub const DEFAULT_ANSWER_BYTES: usize = 512 * 1024 * 1024;
 /// Default byte budget of each of the other caches.
 pub const DEFAULT_RECORD_BYTES: usize = 64 * 1024 * 1024;
-/// Default number of shards per cache: enough that 2–64 threads rarely meet
-/// on one lock, few enough that each shard's LRU stays meaningful.
-pub const DEFAULT_SHARDS: usize = 64;
+/// Default number of shards per cache: a batched lookup holds up to 16
+/// shard locks at once, so with 64 two threads met on a lock in most
+/// batches; 256 keeps each shard's share of the default cache in megabytes.
+pub const DEFAULT_SHARDS: usize = 256;
 /// Default floor on cached TTLs, 0 = none (Unbound's `cache-min-ttl`).
 pub const DEFAULT_MIN_TTL: u32 = 0;
 /// Default ceiling on cached TTLs: one day, as Unbound's `cache-max-ttl`.
