@@ -359,7 +359,7 @@ fn metrics_listen(file: &File, text: &str, problems: &mut Vec<Problem>) -> Optio
     addr.get_ref().parse().map_or_else(
         |_| {
             problems.push(Problem {
-                line: Some(line_of(text, addr.span().start)).filter(|_| !addr.span().is_empty()),
+                line: line_of_value(text, addr),
                 message: format!("metrics-listen {:?} is not IP:port", addr.get_ref()),
             });
             None
@@ -371,8 +371,7 @@ fn metrics_listen(file: &File, text: &str, problems: &mut Vec<Problem>) -> Optio
 /// The `[[negative-trust-anchor]]` tables: each domain a valid name below
 /// the root, each lifetime a duration or `"none"`.
 fn negative_anchors(file: &File, text: &str, problems: &mut Vec<Problem>) -> Vec<NtaSetting> {
-    let at =
-        |s: &Spanned<String>| Some(line_of(text, s.span().start)).filter(|_| !s.span().is_empty());
+    let at = |s: &Spanned<String>| line_of_value(text, s);
     let mut out = Vec::new();
     for nta in file.negative_trust_anchor.iter().flatten() {
         let raw = nta.domain.get_ref();
@@ -483,7 +482,7 @@ pub fn timers(file: &File, text: &str, problems: &mut Vec<Problem>) -> Timers {
         match parse_duration(value.get_ref()) {
             Some(d) => *slot = d,
             None => problems.push(Problem {
-                line: Some(line_of(text, value.span().start)).filter(|_| !value.span().is_empty()),
+                line: line_of_value(text, value),
                 message: format!(
                     "{key} {:?} is not a duration such as 30d, 12h, 10m, 5s or 500ms",
                     value.get_ref()
@@ -817,6 +816,12 @@ fn builtin_anchor_text() -> String {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line of a value read from the file; `None` for one a flag set (its
+/// span is empty).
+fn line_of_value<T>(text: &str, value: &Spanned<T>) -> Option<usize> {
+    Some(line_of(text, value.span().start)).filter(|_| !value.span().is_empty())
 }
 
 #[cfg(test)]
