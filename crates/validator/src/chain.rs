@@ -86,6 +86,10 @@ impl<F: Fetch> Run<'_, F> {
                 return ChainState::Indeterminate;
             };
             let Some((c, state)) = self.deepest_known(&t, anchor_zone) else {
+                let _passage = self.validator.gates.pass(anchor_zone).await;
+                if self.deepest_known(&t, anchor_zone).is_some() {
+                    continue;
+                }
                 let (state, ttl) = self.prime_anchor(anchor_zone, anchor).await;
                 self.remember(anchor_zone, state, ttl);
                 continue;
@@ -99,6 +103,15 @@ impl<F: Fetch> Run<'_, F> {
                 if stack.is_empty() {
                     return ChainState::Secure(keys);
                 }
+                continue;
+            }
+            // Another validation may have worked `t` (or a zone between)
+            // out while this one waited.
+            let _passage = self.validator.gates.pass(&t).await;
+            if self
+                .deepest_known(&t, anchor_zone)
+                .is_some_and(|(known, _)| known != c)
+            {
                 continue;
             }
             match self.step_down(&c, &keys, &t).await {

@@ -31,6 +31,7 @@
 pub mod anchors;
 pub mod budget;
 pub mod denial;
+mod gate;
 pub mod key_cache;
 pub mod limits;
 pub mod nta;

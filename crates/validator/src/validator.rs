@@ -24,6 +24,7 @@ use crate::anchors::TrustAnchors;
 use crate::budget::QueryBudget;
 use crate::chain::{ChainState, Goal, denial_failure, denial_sets};
 use crate::denial::Proven;
+use crate::gate::ZoneGates;
 use crate::key_cache::{KeyCache, KeyStore, TrustedKeys, ZoneState};
 use crate::limits::Limits;
 use crate::nta::NegativeTrustAnchors;
@@ -184,6 +185,8 @@ pub struct Validator {
     anchors: RwLock<Arc<TrustAnchors>>,
     ntas: RwLock<Arc<NegativeTrustAnchors>>,
     counters: Counters,
+    /// Zones whose state a validation is working out now.
+    pub(crate) gates: ZoneGates,
 }
 
 impl std::fmt::Debug for Validator {
@@ -219,6 +222,7 @@ impl Validator {
             anchors: RwLock::new(anchors),
             ntas: RwLock::new(Arc::new(NegativeTrustAnchors::empty())),
             counters: Counters::default(),
+            gates: ZoneGates::default(),
         }
     }
 

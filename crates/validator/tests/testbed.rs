@@ -341,6 +341,38 @@ async fn the_key_cache_spares_fetches_and_signatures_expire_on_the_injected_cloc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_validations_of_one_zone_fetch_its_chain_once() {
+    let bed = testbed(239, 3, false);
+    let r = recursor(&bed).await;
+    let answer = resolve(&r, "www.z0.com.", RecordType::A).await.unwrap();
+    // What one validation alone fetches for this chain.
+    let alone =
+        common::bounded(validator(&bed, Limits::default()).validate(&answer, &r, now())).await;
+    assert!(alone.fetches >= 3, "{}", alone.fetches);
+    // Twenty at once, on a cold key cache: they wait for each other's
+    // work instead of each fetching and checking the same keys.
+    let v = Arc::new(validator(&bed, Limits::default()));
+    let mut all = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (v, r, answer) = (Arc::clone(&v), r.clone(), Arc::clone(&answer));
+        all.spawn(async move { v.validate(&answer, &r, now()).await.status });
+    }
+    let statuses = common::bounded(all.join_all()).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == anchorage_validator::Status::Secure)
+    );
+    assert_eq!(
+        v.stats().fetches,
+        u64::from(alone.fetches),
+        "{:?}",
+        v.stats()
+    );
+    bed.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_anchor_answers_are_indeterminate() {
     let bed = testbed(238, 1, false);
     let r = recursor(&bed).await;
