@@ -9,14 +9,30 @@ use anchorage_testbed::Testbed;
 use anchorage_testbed::server::LoggedQuery;
 use anchorage_wire::proto::op::ResponseCode;
 use anchorage_wire::proto::rr::RecordType;
+use tempfile::TempDir;
 
-use lab::{anchor_tag, lab_timers, start, start_testbed, start_testbed_zones};
+use lab::{
+    Hierarchy, Resolver, anchor_tag, answers_with, lab_timers, start, start_testbed,
+    start_testbed_with,
+};
 
 /// Testbed port and resolver address of each test (block 127.41.0.0/16).
 const SIGNAL_ON: (u16, &str) = (15426, "127.41.200.3:15427");
 const SIGNAL_OFF: (u16, &str) = (15428, "127.41.200.4:15429");
 const SENTINEL: (u16, &str) = (15430, "127.41.200.5:15431");
 const NET: u8 = 41;
+
+/// A testbed on `port` that records the queries it gets, and `anchorage`
+/// on it at `listen` with the lab timers and `extra` flags.
+fn recorded_lab((port, listen): (u16, &str), extra: &[&str]) -> (Testbed, TempDir, Resolver) {
+    let testbed = start_testbed(NET, port);
+    testbed.record_queries(true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = lab_timers();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let resolver = start(&testbed, dir.path(), listen, &args);
+    (testbed, dir, resolver)
+}
 
 fn key_tag_queries(testbed: &Testbed) -> Vec<LoggedQuery> {
     testbed
@@ -28,11 +44,7 @@ fn key_tag_queries(testbed: &Testbed) -> Vec<LoggedQuery> {
 
 #[test]
 fn after_a_valid_probe_the_root_gets_the_key_tag_query_with_the_trusted_tag() {
-    let (port, listen) = SIGNAL_ON;
-    let testbed = start_testbed(NET, port);
-    testbed.record_queries(true);
-    let dir = tempfile::tempdir().unwrap();
-    let mut resolver = start(&testbed, dir.path(), listen, &lab_timers());
+    let (testbed, _dir, mut resolver) = recorded_lab(SIGNAL_ON, &[]);
     resolver.wait_for("a valid probe", |l| {
         l.contains("root DNSKEY probe: valid update")
     });
@@ -52,13 +64,8 @@ fn after_a_valid_probe_the_root_gets_the_key_tag_query_with_the_trusted_tag() {
 
 #[test]
 fn with_signaling_off_no_key_tag_query_is_sent() {
-    let (port, listen) = SIGNAL_OFF;
-    let testbed = start_testbed(NET, port);
-    testbed.record_queries(true);
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = lab_timers();
-    args.extend(["--trust-anchor-signaling".to_owned(), "false".to_owned()]);
-    let mut resolver = start(&testbed, dir.path(), listen, &args);
+    let (testbed, _dir, mut resolver) =
+        recorded_lab(SIGNAL_OFF, &["--trust-anchor-signaling", "false"]);
     // A signal follows its probe's summary line before the next probe
     // starts: after two valid probes, the first one's would have been sent.
     let first = resolver.mark();
@@ -83,7 +90,11 @@ fn with_signaling_off_no_key_tag_query_is_sent() {
 fn sentinel_names_follow_the_trusted_root_key_in_secure_zones_only() {
     let (port, listen) = SENTINEL;
     // Nine zones: the ninth is insecure.
-    let testbed = start_testbed_zones(NET, port, 9);
+    let hierarchy = Hierarchy {
+        zones: 9,
+        ..Hierarchy::default()
+    };
+    let testbed = start_testbed_with(NET, port, hierarchy);
     let dir = tempfile::tempdir().unwrap();
     let resolver = start(&testbed, dir.path(), listen, &[]);
     let manifest = testbed.manifest();
@@ -125,13 +136,7 @@ fn sentinel_names_follow_the_trusted_root_key_in_secure_zones_only() {
         assert_eq!(reply.response_code, rcode, "{name}");
         if rcode == ResponseCode::NoError {
             assert!(reply.authentic_data, "{name} is secure");
-            assert!(
-                reply
-                    .answers
-                    .iter()
-                    .any(|r| r.record_type() == RecordType::A),
-                "{name}"
-            );
+            assert!(answers_with(&reply, RecordType::A), "{name}");
         } else {
             assert!(reply.answers.is_empty(), "{name}");
         }
@@ -145,12 +150,6 @@ fn sentinel_names_follow_the_trusted_root_key_in_secure_zones_only() {
         let (name, reply) = ask(label, tag, &insecure);
         assert_eq!(reply.response_code, ResponseCode::NoError, "{name}");
         assert!(!reply.authentic_data, "{name} is insecure");
-        assert!(
-            reply
-                .answers
-                .iter()
-                .any(|r| r.record_type() == RecordType::A),
-            "{name}"
-        );
+        assert!(answers_with(&reply, RecordType::A), "{name}");
     }
 }

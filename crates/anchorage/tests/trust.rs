@@ -7,21 +7,25 @@
 //! Every wait is bounded and waits on an event (a log line, a reply, an
 //! exit), never on a fixed sleep.
 
-use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod lab;
 
-use anchorage_testbed::{AddressPlan, HierarchyConfig, RolloverStep, Testbed, Validity, build};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use anchorage_testbed::{RolloverStep, Testbed};
 use anchorage_trust::simulate::{RollStep, SigningRoot, SimulatedRoot};
 use anchorage_trust::state::{decode, encode};
 use anchorage_trust::utc::parse_utc;
 use anchorage_trust::{KeyState, Timers, TrackedKey, Tracker, anchors_from_text};
-use anchorage_wire::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use anchorage_wire::proto::op::{Message, ResponseCode};
 use anchorage_wire::proto::rr::rdata::opt::EdnsCode;
 use anchorage_wire::proto::rr::{Name, RecordType};
+
+use lab::{
+    DEAD_HINTS, Hierarchy, LIFETIME, Resolver, anchor_tag, run, spawn_with_hints, start,
+    start_testbed_with, validity,
+};
 
 /// Each test's testbed block (127.18x.0.0/16, distinct from e2e.rs's
 /// 127.170) and resolver port, so the tests run in parallel.
@@ -29,7 +33,7 @@ const ROLL: (u8, u16, &str) = (181, 5481, "127.0.0.1:15381");
 const STATIC: (u8, u16, &str) = (182, 5482, "127.0.0.1:15382");
 const RESTART: (u8, u16, &str) = (183, 5483, "127.0.0.1:15383");
 /// Upstream port for start-up tests with no testbed: nothing listens there.
-const NO_UPSTREAM_PORT: &str = "5489";
+const NO_UPSTREAM_PORT: u16 = 5489;
 /// Where the start-up tests that run listen (one port each).
 const LOST_STATE_LISTEN: &str = "127.0.0.1:15384";
 const IN_MEMORY_LISTEN: &str = "127.0.0.1:15385";
@@ -39,161 +43,29 @@ const ADD_HOLD_DOWN: Duration = Duration::from_secs(3);
 const RESTART_HOLD_DOWN: Duration = Duration::from_secs(8);
 /// Remove hold-down of the lab timers.
 const REMOVE_HOLD_DOWN: Duration = Duration::from_secs(2);
-/// Longest wait for a log line, a start or an exit.
-const EVENT: Duration = Duration::from_secs(30);
-/// Longest wait for one DNS reply.
-const EXCHANGE: Duration = Duration::from_secs(10);
 
 /// Timer flags for a lab: probes every half second, short hold-downs.
-fn lab_timers(add_hold_down: Duration) -> Vec<String> {
-    [
-        ("--add-hold-down", format!("{}s", add_hold_down.as_secs())),
-        (
-            "--remove-hold-down",
-            format!("{}s", REMOVE_HOLD_DOWN.as_secs()),
-        ),
-        ("--min-query-interval", "100ms".to_owned()),
-        ("--max-query-interval", "500ms".to_owned()),
-        ("--min-retry-interval", "100ms".to_owned()),
-        ("--max-retry-interval", "500ms".to_owned()),
-    ]
-    .into_iter()
-    .flat_map(|(flag, value)| [flag.to_owned(), value])
-    .collect()
-}
-
-fn unix_now() -> u32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    u32::try_from(secs).unwrap()
-}
-
-/// The resolver validates on the real clock: sign around it, long enough
-/// for every probe of the test.
-fn validity() -> Validity {
-    Validity::around(unix_now(), 3600, 30 * 86_400)
+fn trust_timers(add_hold_down: Duration) -> Vec<String> {
+    let mut args = vec![
+        "--add-hold-down".to_owned(),
+        format!("{}s", add_hold_down.as_secs()),
+        "--remove-hold-down".to_owned(),
+        format!("{}s", REMOVE_HOLD_DOWN.as_secs()),
+    ];
+    args.extend(lab::lab_timers());
+    args
 }
 
 fn start_testbed(net: u8, port: u16) -> Testbed {
-    Testbed::start_with_threads(
-        build(HierarchyConfig {
-            seed: 5011,
-            zones: 4,
-            addresses: AddressPlan { net, port },
-            validity: validity(),
-            defects: false,
-        })
-        .unwrap(),
-        1,
-    )
-    .unwrap()
+    let hierarchy = Hierarchy {
+        seed: 5011,
+        ..Hierarchy::default()
+    };
+    start_testbed_with(net, port, hierarchy)
 }
 
-/// The tag of the testbed root's signing KSK, from its anchor text.
-fn anchor_tag(testbed: &Testbed) -> u16 {
-    anchors_from_text(&testbed.trust_anchor(), &Name::root()).unwrap()[0].tag()
-}
-
-/// A running `anchorage`, its stderr read line by line; killed by PID if
-/// a test fails before stopping it.
-struct Resolver {
-    child: Option<Child>,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Drop for Resolver {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Starts `anchorage` with `args` after the lab basics (loopback hints of
-/// `testbed` or a dead loopback address, never the real root).
-fn spawn(dir: &Path, hints: &str, upstream_port: &str, args: &[String]) -> Resolver {
-    let hints_path = dir.join("root.hints");
-    std::fs::write(&hints_path, hints).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_anchorage"))
-        .args(["--threads", "2", "--allow-loopback-upstreams"])
-        .arg("--root-hints")
-        .arg(&hints_path)
-        .args(["--upstream-port", upstream_port])
-        .args(args)
-        .env("ANCHORAGE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("anchorage starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Resolver {
-        child: Some(child),
-        lines,
-        seen: Vec::new(),
-    }
-}
-
-fn start_on(testbed: &Testbed, dir: &Path, port: u16, listen: &str, args: &[String]) -> Resolver {
-    let mut all = vec!["--listen".to_owned(), listen.to_owned()];
-    all.extend_from_slice(args);
-    let mut resolver = spawn(dir, &testbed.root_hints(), &port.to_string(), &all);
-    resolver.wait_for("serving UDP and TCP", |l| l.contains("serving UDP and TCP"));
-    resolver
-}
-
-/// Loopback hints where nothing answers: start-up tests need no testbed.
-const DEAD_HINTS: &str = ". 3600 IN NS a.root.lab.\na.root.lab. 3600 IN A 127.0.0.9\n";
-
+/// What only these tests wait for.
 impl Resolver {
-    /// Where the next [`Resolver::wait_since`] starts looking.
-    fn mark(&self) -> usize {
-        self.seen.len()
-    }
-
-    /// The first log line from `from` on that `matches`, waiting for it.
-    fn wait_since(&mut self, from: usize, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        if let Some(line) = self.seen[from.min(self.seen.len())..]
-            .iter()
-            .find(|l| matches(l))
-        {
-            return line.clone();
-        }
-        let deadline = Instant::now() + EVENT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if matches(&line) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => panic!(
-                    "no log line for {what} within {EVENT:?}; log:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// The first log line so far (or to come) that `matches`.
-    fn wait_for(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        self.wait_since(0, what, matches)
-    }
-
     /// Waits for `tag` to make `transition` (e.g. "AddPend -> Valid"),
     /// looking from `from` on.
     fn wait_transition(&mut self, from: usize, tag: u16, transition: &str) {
@@ -211,63 +83,12 @@ impl Resolver {
             l.contains("root DNSKEY probe: ")
         });
     }
-
-    /// SIGTERM, then a clean exit within the bound.
-    fn stop(&mut self) {
-        let mut child = self.child.take().unwrap();
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + EVENT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "anchorage did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "exit status {status}");
-    }
 }
 
 /// The tag of the key that logged `transition` in `line`.
 fn tag_in(line: &str) -> u16 {
     let rest = &line[line.find("transition=key ").expect("a transition line") + 15..];
     rest[..rest.find(' ').unwrap()].parse().unwrap()
-}
-
-/// A recursive query with DO set.
-fn query(id: u16, name: &str, rtype: RecordType) -> Vec<u8> {
-    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = true;
-    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
-    let mut edns = Edns::new();
-    edns.set_max_payload(1232);
-    edns.set_dnssec_ok(true);
-    msg.set_edns(edns);
-    msg.to_vec().unwrap()
-}
-
-/// One UDP question to `resolver`, retried within [`EXCHANGE`].
-fn ask(resolver: &str, id: u16, name: &str, rtype: RecordType) -> Message {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let packet = query(id, name, rtype);
-    let mut buf = vec![0u8; 65_535];
-    let deadline = Instant::now() + EXCHANGE;
-    loop {
-        socket.send_to(&packet, resolver).unwrap();
-        if let Ok((n, _)) = socket.recv_from(&mut buf) {
-            return Message::from_vec(&buf[..n]).unwrap();
-        }
-        assert!(Instant::now() < deadline, "no answer for {name} {rtype}");
-    }
 }
 
 /// Secure names of the testbed, each asked once: the answer cache never
@@ -287,14 +108,14 @@ impl SecureNames {
     }
 
     /// Asks a fresh secure name; the reply.
-    fn ask(&mut self, resolver: &str) -> (String, Message) {
+    fn ask(&mut self, resolver: &Resolver) -> (String, Message) {
         let (name, rtype) = self.0.pop().expect("fresh secure names left");
-        let reply = ask(resolver, 7, &name, rtype);
+        let reply = resolver.ask(7, &name, rtype);
         (name, reply)
     }
 }
 
-fn assert_secure(resolver: &str, names: &mut SecureNames, when: &str) {
+fn assert_secure(resolver: &Resolver, names: &mut SecureNames, when: &str) {
     let (name, reply) = names.ask(resolver);
     assert_eq!(reply.response_code, ResponseCode::NoError, "{when}: {name}");
     assert!(reply.authentic_data, "{when}: {name} should have AD");
@@ -316,11 +137,12 @@ fn key(tracker: &Tracker, tag: u16) -> TrackedKey {
 }
 
 fn trust_list(dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_anchorage"))
-        .args(["trust", "list", "--state-dir"])
-        .arg(dir)
-        .output()
-        .unwrap()
+    run([
+        "trust".as_ref(),
+        "list".as_ref(),
+        "--state-dir".as_ref(),
+        dir.as_os_str(),
+    ])
 }
 
 fn listed(dir: &Path) -> String {
@@ -343,7 +165,7 @@ fn row(listing: &str, tag: u16) -> String {
 }
 
 fn roll(testbed: &Testbed, step: RolloverStep) {
-    testbed.roll_root(step, validity()).unwrap();
+    testbed.roll_root(step, validity(LIFETIME)).unwrap();
 }
 
 #[test]
@@ -351,22 +173,13 @@ fn the_resolver_follows_a_root_ksk_roll_and_answers_stay_secure() {
     let (net, port, listen) = ROLL;
     let testbed = start_testbed(net, port);
     let dir = tempfile::tempdir().unwrap();
-    let anchor = dir.path().join("root.anchor");
-    std::fs::write(&anchor, testbed.trust_anchor()).unwrap();
     let old = anchor_tag(&testbed);
-    let mut args = vec![
-        "--trust-anchor".to_owned(),
-        anchor.display().to_string(),
-        "--state-dir".to_owned(),
-        dir.path().display().to_string(),
-    ];
-    args.extend(lab_timers(ADD_HOLD_DOWN));
-    let mut resolver = start_on(&testbed, dir.path(), port, listen, &args);
+    let mut resolver = start(&testbed, dir.path(), listen, &trust_timers(ADD_HOLD_DOWN));
     let mut names = SecureNames::of(&testbed);
     resolver.wait_for("first probe", |l| {
         l.contains("root DNSKEY probe: valid update")
     });
-    assert_secure(listen, &mut names, "before the roll");
+    assert_secure(&resolver, &mut names, "before the roll");
 
     // Publish: the new key is pending, and only the old one is trusted.
     let from = resolver.mark();
@@ -408,7 +221,7 @@ fn the_resolver_follows_a_root_ksk_roll_and_answers_stay_secure() {
     resolver.wait_since(from, "a probe signed by the new key", |l| {
         l.contains("root DNSKEY probe: valid update") && l.contains(&signer)
     });
-    assert_secure(listen, &mut names, "after the roll");
+    assert_secure(&resolver, &mut names, "after the roll");
 
     // Revoked: the old key leaves the validator's anchors, whose key cache
     // is cleared, so the next answer is validated from the new key alone.
@@ -418,14 +231,14 @@ fn the_resolver_follows_a_root_ksk_roll_and_answers_stay_secure() {
     resolver.wait_since(from, "anchors replaced", |l| {
         l.contains("validator trust anchors replaced") && l.contains(&format!("trusted=[{new}]"))
     });
-    assert_secure(listen, &mut names, "after the revocation");
+    assert_secure(&resolver, &mut names, "after the revocation");
 
     // Removed after the remove hold-down.
     let from = resolver.mark();
     roll(&testbed, RolloverStep::RemoveOld);
     resolver.wait_transition(from, old, "Revoked -> Removed");
     resolver.wait_saved();
-    assert_secure(listen, &mut names, "after the removal");
+    assert_secure(&resolver, &mut names, "after the removal");
     let listing = listed(dir.path());
     assert!(row(&listing, old).starts_with("Removed "), "{listing}");
     assert!(row(&listing, new).starts_with("Valid "), "{listing}");
@@ -439,20 +252,11 @@ fn with_rfc5011_off_and_the_old_anchor_the_roll_gives_servfail() {
     let (net, port, listen) = STATIC;
     let testbed = start_testbed(net, port);
     let dir = tempfile::tempdir().unwrap();
-    let anchor = dir.path().join("root.anchor");
-    std::fs::write(&anchor, testbed.trust_anchor()).unwrap();
-    let args = [
-        "--rfc5011".to_owned(),
-        "false".to_owned(),
-        "--trust-anchor".to_owned(),
-        anchor.display().to_string(),
-        "--state-dir".to_owned(),
-        dir.path().display().to_string(),
-    ];
+    let args = ["--rfc5011".to_owned(), "false".to_owned()];
     let mut names = SecureNames::of(&testbed);
-    let mut resolver = start_on(&testbed, dir.path(), port, listen, &args);
+    let mut resolver = start(&testbed, dir.path(), listen, &args);
     resolver.wait_for("static anchors", |l| l.contains("RFC 5011 off"));
-    assert_secure(listen, &mut names, "before the roll");
+    assert_secure(&resolver, &mut names, "before the roll");
     resolver.stop();
     assert!(
         !dir.path().join("root.state").exists(),
@@ -464,8 +268,8 @@ fn with_rfc5011_off_and_the_old_anchor_the_roll_gives_servfail() {
     roll(&testbed, RolloverStep::StopOld);
     // Started afresh: the root keys it had validated before the roll would
     // otherwise stay in its key cache for up to their TTL.
-    let _resolver = start_on(&testbed, dir.path(), port, listen, &args);
-    let (name, reply) = names.ask(listen);
+    let resolver = start(&testbed, dir.path(), listen, &args);
+    let (name, reply) = names.ask(&resolver);
     assert_eq!(reply.response_code, ResponseCode::ServFail, "{name}");
     assert!(!reply.authentic_data);
     let ede = reply
@@ -481,16 +285,8 @@ fn a_restart_in_the_middle_of_the_hold_down_resumes_it() {
     let (net, port, listen) = RESTART;
     let testbed = start_testbed(net, port);
     let dir = tempfile::tempdir().unwrap();
-    let anchor = dir.path().join("root.anchor");
-    std::fs::write(&anchor, testbed.trust_anchor()).unwrap();
-    let mut args = vec![
-        "--trust-anchor".to_owned(),
-        anchor.display().to_string(),
-        "--state-dir".to_owned(),
-        dir.path().display().to_string(),
-    ];
-    args.extend(lab_timers(RESTART_HOLD_DOWN));
-    let mut resolver = start_on(&testbed, dir.path(), port, listen, &args);
+    let args = trust_timers(RESTART_HOLD_DOWN);
+    let mut resolver = start(&testbed, dir.path(), listen, &args);
     roll(&testbed, RolloverStep::PublishNew);
     let line = resolver.wait_for("AddPend", |l| l.contains("Start -> AddPend"));
     let new = tag_in(&line);
@@ -499,7 +295,7 @@ fn a_restart_in_the_middle_of_the_hold_down_resumes_it() {
     let before = key(&state(dir.path()), new);
     assert_eq!(before.state, KeyState::AddPend);
 
-    let mut resolver = start_on(&testbed, dir.path(), port, listen, &args);
+    let mut resolver = start(&testbed, dir.path(), listen, &args);
     resolver.wait_for("resumed", |l| l.contains("RFC 5011 state resumed"));
     let after = key(&state(dir.path()), new);
     assert_eq!(
@@ -522,26 +318,8 @@ fn a_restart_in_the_middle_of_the_hold_down_resumes_it() {
 }
 
 /// A start without a testbed, on `listen`, with dead hints.
-fn spawn_without_testbed(dir: &Path, listen: &str, extra: &[String]) -> Resolver {
-    let mut args = vec!["--listen".to_owned(), listen.to_owned()];
-    args.extend_from_slice(extra);
-    spawn(dir, DEAD_HINTS, NO_UPSTREAM_PORT, &args)
-}
-
-/// Waits for the exit of a resolver expected to refuse to start; its stderr.
-fn refused(mut resolver: Resolver) -> String {
-    let mut child = resolver.child.take().unwrap();
-    let deadline = Instant::now() + EVENT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "anchorage did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(!status.success(), "exit status {status}");
-    let stderr: Vec<String> = resolver.lines.iter().collect();
-    stderr.join("\n")
+fn spawn_without_testbed(dir: &Path, listen: &str, args: &[String]) -> Resolver {
+    spawn_with_hints(dir, DEAD_HINTS, NO_UPSTREAM_PORT, listen, args)
 }
 
 #[test]
@@ -550,11 +328,7 @@ fn a_corrupt_state_file_stops_the_start_with_its_reason_and_is_moved_aside() {
     let path = dir.path().join("root.state");
     std::fs::write(&path, "version = 9\n").unwrap();
     let state_dir = ["--state-dir".to_owned(), dir.path().display().to_string()];
-    let stderr = refused(spawn_without_testbed(
-        dir.path(),
-        IN_MEMORY_LISTEN,
-        &state_dir,
-    ));
+    let stderr = spawn_without_testbed(dir.path(), IN_MEMORY_LISTEN, &state_dir).refused();
     assert!(stderr.contains("refusing trust state"), "{stderr}");
     assert!(
         stderr.contains("format version 9 is not supported"),
@@ -585,11 +359,7 @@ fn a_missing_state_directory_stops_the_start_unless_memory_is_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere");
     let state_dir = vec!["--state-dir".to_owned(), missing.display().to_string()];
-    let stderr = refused(spawn_without_testbed(
-        dir.path(),
-        IN_MEMORY_LISTEN,
-        &state_dir,
-    ));
+    let stderr = spawn_without_testbed(dir.path(), IN_MEMORY_LISTEN, &state_dir).refused();
     assert!(
         stderr.contains(&format!(
             "trust state directory {} does not exist",
@@ -712,10 +482,7 @@ fn trust_list_prints_state_tag_algorithm_first_sighting_and_next_transition() {
 
 #[test]
 fn trust_simulate_prints_a_passing_timeline_of_the_whole_roll() {
-    let out = Command::new(env!("CARGO_BIN_EXE_anchorage"))
-        .args(["trust", "simulate", "--start", "2026-10-11T00:00:00Z"])
-        .output()
-        .unwrap();
+    let out = run(["trust", "simulate", "--start", "2026-10-11T00:00:00Z"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{text}");
     let find = |what: &str| {
@@ -739,11 +506,16 @@ fn trust_simulate_prints_a_passing_timeline_of_the_whole_roll() {
     );
 
     // Shortened timers reach the same end sooner.
-    let out = Command::new(env!("CARGO_BIN_EXE_anchorage"))
-        .args(["trust", "simulate", "--start", "2026-10-11T00:00:00Z"])
-        .args(["--add-hold-down", "2d", "--remove-hold-down", "1d"])
-        .output()
-        .unwrap();
+    let out = run([
+        "trust",
+        "simulate",
+        "--start",
+        "2026-10-11T00:00:00Z",
+        "--add-hold-down",
+        "2d",
+        "--remove-hold-down",
+        "1d",
+    ]);
     let short = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{short}");
     assert!(short.contains("add hold-down 2d"), "{short}");
@@ -753,10 +525,7 @@ fn trust_simulate_prints_a_passing_timeline_of_the_whole_roll() {
     );
 
     // A bad flag: one sentence, failure.
-    let out = Command::new(env!("CARGO_BIN_EXE_anchorage"))
-        .args(["trust", "simulate", "--add-hold-down", "soon"])
-        .output()
-        .unwrap();
+    let out = run(["trust", "simulate", "--add-hold-down", "soon"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("add-hold-down \"soon\""));
 }

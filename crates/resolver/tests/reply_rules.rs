@@ -3,96 +3,28 @@
 //! wildcard-expanded chain links for DO clients, and the same replies
 //! from the batched fast path as from one query at a time.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
-use anchorage_iterator::config::{Config, Limits, QnameMinimisation};
-use anchorage_iterator::recursor::TokioClock;
-use anchorage_iterator::{Recursor, RootHints, Transport};
-use anchorage_resolver::{Pipeline, PipelineConfig, Resolve};
-use anchorage_testbed::{AddressPlan, HierarchyConfig, Testbed, Validity, build};
-use anchorage_validator::{
-    Limits as ValidatorLimits, NegativeTrustAnchors, TrustAnchors, Validator,
-};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anchorage_resolver::Resolve;
+use anchorage_testbed::Testbed;
+use anchorage_validator::NegativeTrustAnchors;
 use anchorage_wire::QueryView;
 use anchorage_wire::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use anchorage_wire::proto::rr::{DNSClass, Name, Record, RecordType};
 
+use common::{LIMIT, ask, pipeline, validity};
+
 /// This file's loopback block: 127.44.x.x, one port per test.
 const NET: u8 = 44;
-/// Bound on each test.
-const LIMIT: Duration = Duration::from_mins(1);
 /// TTL of the testbed's data records.
 const ZONE_TTL: u32 = 3600;
 
-fn now() -> u32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    u32::try_from(secs).unwrap()
-}
-
-fn testbed(port: u16, validity: Validity) -> Testbed {
-    Testbed::start_with_threads(
-        build(HierarchyConfig {
-            seed: 9,
-            zones: 4,
-            addresses: AddressPlan { net: NET, port },
-            validity,
-            defects: false,
-        })
-        .unwrap(),
-        1,
-    )
-    .unwrap()
-}
-
-async fn pipeline(testbed: &Testbed, port: u16) -> Pipeline {
-    let config = Config {
-        hints: RootHints::parse(&testbed.root_hints()).unwrap(),
-        allow_loopback_upstreams: true,
-        ipv6_upstream: false,
-        upstream_port: port,
-        qname_minimisation: QnameMinimisation::Relaxed,
-        limits: Limits {
-            deadline: Duration::from_secs(8),
-            initial_timeout: Duration::from_millis(300),
-            ..Limits::default()
-        },
-        ..Config::default()
-    };
-    // Loopback-only: this test cannot send a packet anywhere else.
-    let transport = Transport::loopback_only(config.edns_payload, config.max_outstanding);
-    let recursor = Recursor::start(config, transport, Arc::new(TokioClock), 3)
-        .await
-        .unwrap();
-    let anchors = TrustAnchors::from_zone_text(&testbed.trust_anchor()).unwrap();
-    let validator = Validator::new(Arc::new(anchors), ValidatorLimits::default());
-    Pipeline::new(recursor, validator, &PipelineConfig::default())
-}
-
-fn query(id: u16, name: &str, rtype: RecordType, dnssec_ok: bool) -> Vec<u8> {
-    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = true;
-    msg.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
-    let mut edns = Edns::new();
-    edns.set_dnssec_ok(dnssec_ok);
-    msg.set_edns(edns);
-    msg.to_vec().unwrap()
-}
-
-/// Asks through the fast path first, as the server does; true when the
-/// reply came from the cache.
-async fn ask(p: &Pipeline, name: &str, rtype: RecordType, dnssec_ok: bool) -> (Message, bool) {
-    let bytes = query(7, name, rtype, dnssec_ok);
-    let view = QueryView::parse(&bytes).unwrap();
-    let mut out = Vec::new();
-    let hit = p.answer_now(&view, &mut out);
-    if !hit {
-        out = p.resolve(view).await;
-    }
-    (Message::from_vec(&out).unwrap(), hit)
+/// A four-zone testbed on `port`, signed for `lifetime` seconds.
+fn testbed(port: u16, lifetime: u32) -> Testbed {
+    common::testbed(NET, port, 4, validity(lifetime))
 }
 
 /// Every record of the reply but OPT.
@@ -113,11 +45,11 @@ async fn a_secure_answer_lives_no_longer_than_its_signatures() {
     const PORT: u16 = 15480;
     // Every signature expires in two minutes; the records say an hour.
     let lifetime = 120;
-    let bed = testbed(PORT, Validity::around(now(), 3600, lifetime));
+    let bed = testbed(PORT, lifetime);
     tokio::time::timeout(LIMIT, async {
-        let p = pipeline(&bed, PORT).await;
+        let p = pipeline(&bed).await;
         for (dnssec_ok, name) in [(true, "www.z0.com."), (false, "www.z0.com.")] {
-            let (first, hit) = ask(&p, name, RecordType::A, dnssec_ok).await;
+            let (first, hit) = ask(&p, 7, name, RecordType::A, dnssec_ok).await;
             assert!(!hit);
             assert_eq!(first.response_code, ResponseCode::NoError);
             assert!(first.authentic_data || !dnssec_ok, "secure");
@@ -128,12 +60,12 @@ async fn a_secure_answer_lives_no_longer_than_its_signatures() {
                 max_ttl(&first)
             );
             // The cache keeps the capped reply, not the zone's TTLs.
-            let (again, hit) = ask(&p, name, RecordType::A, dnssec_ok).await;
+            let (again, hit) = ask(&p, 7, name, RecordType::A, dnssec_ok).await;
             assert!(hit, "DO={dnssec_ok}: second ask is a cache hit");
             assert!(max_ttl(&again) <= lifetime, "{}", max_ttl(&again));
         }
         // A negative answer too: its SOA and NSEC records are signed alike.
-        let (denied, _) = ask(&p, "nonexistent.z0.com.", RecordType::A, true).await;
+        let (denied, _) = ask(&p, 7, "nonexistent.z0.com.", RecordType::A, true).await;
         assert_eq!(denied.response_code, ResponseCode::NXDomain);
         assert!(denied.authentic_data);
         assert!(max_ttl(&denied) <= lifetime, "{}", max_ttl(&denied));
@@ -146,11 +78,11 @@ async fn a_secure_answer_lives_no_longer_than_its_signatures() {
 #[tokio::test]
 async fn an_answer_insecure_by_a_negative_trust_anchor_lives_no_longer_than_it() {
     const PORT: u16 = 15481;
-    let bed = testbed(PORT, Validity::around(now(), 3600, 86_400));
+    let bed = testbed(PORT, 86_400);
     tokio::time::timeout(LIMIT, async {
-        let p = pipeline(&bed, PORT).await;
+        let p = pipeline(&bed).await;
         // Without an anchor: secure, with the zone's own TTL.
-        let (plain, _) = ask(&p, "www.z1.net.", RecordType::A, true).await;
+        let (plain, _) = ask(&p, 7, "www.z1.net.", RecordType::A, true).await;
         assert!(plain.authentic_data);
         assert!(max_ttl(&plain) > 600, "{}", max_ttl(&plain));
         assert!(max_ttl(&plain) <= ZONE_TTL);
@@ -168,7 +100,7 @@ async fn an_answer_insecure_by_a_negative_trust_anchor_lives_no_longer_than_it()
             } else {
                 "z0.com."
             };
-            let (reply, _) = ask(&p, name, rtype, true).await;
+            let (reply, _) = ask(&p, 7, name, rtype, true).await;
             assert_eq!(reply.response_code, ResponseCode::NoError);
             assert!(!reply.authentic_data, "{name}: insecure under the NTA");
             assert!(!reply.answers.is_empty());
@@ -177,12 +109,12 @@ async fn an_answer_insecure_by_a_negative_trust_anchor_lives_no_longer_than_it()
                 u64::from(ttl) <= nta_life,
                 "{name} {rtype}: TTL {ttl} outlives the NTA's {nta_life}s"
             );
-            let (again, hit) = ask(&p, name, rtype, true).await;
+            let (again, hit) = ask(&p, 7, name, rtype, true).await;
             assert!(hit);
             assert!(u64::from(max_ttl(&again)) <= nta_life);
         }
         // A chain into the anchored zone is insecure and capped too.
-        let (alias, _) = ask(&p, "alias.z3.xn--j6w193g.", RecordType::A, true).await;
+        let (alias, _) = ask(&p, 7, "alias.z3.xn--j6w193g.", RecordType::A, true).await;
         assert_eq!(alias.response_code, ResponseCode::NoError);
         assert!(!alias.authentic_data);
         assert!(
@@ -199,7 +131,7 @@ async fn an_answer_insecure_by_a_negative_trust_anchor_lives_no_longer_than_it()
 #[tokio::test]
 async fn a_do_client_gets_the_proof_of_a_wildcard_link_mid_chain() {
     const PORT: u16 = 15482;
-    let bed = testbed(PORT, Validity::around(now(), 3600, 86_400));
+    let bed = testbed(PORT, 86_400);
     let names: Vec<String> = bed
         .manifest()
         .of("cname")
@@ -208,7 +140,7 @@ async fn a_do_client_gets_the_proof_of_a_wildcard_link_mid_chain() {
         .collect();
     assert!(names.len() >= 2, "{names:?}");
     tokio::time::timeout(LIMIT, async {
-        let p = pipeline(&bed, PORT).await;
+        let p = pipeline(&bed).await;
         for name in &names {
             // host.wcname.zN CNAME (from *.wcname.zN) www.zN+1: the wildcard
             // is proven by zN's NSEC/NSEC3, which zN+1's reply lacks.
@@ -222,7 +154,7 @@ async fn a_do_client_gets_the_proof_of_a_wildcard_link_mid_chain() {
                     .collect()
             };
             for round in ["resolved", "cached"] {
-                let (secure, _) = ask(&p, name, RecordType::A, true).await;
+                let (secure, _) = ask(&p, 7, name, RecordType::A, true).await;
                 assert_eq!(secure.response_code, ResponseCode::NoError);
                 assert!(secure.authentic_data, "{name}");
                 assert!(
@@ -255,7 +187,7 @@ async fn a_do_client_gets_the_proof_of_a_wildcard_link_mid_chain() {
                 }
             }
             // A client without DO sees no DNSSEC records at all.
-            let (plain, _) = ask(&p, name, RecordType::A, false).await;
+            let (plain, _) = ask(&p, 7, name, RecordType::A, false).await;
             assert_eq!(plain.response_code, ResponseCode::NoError);
             assert!(
                 plain.authorities.iter().all(|r| !matches!(
@@ -272,19 +204,25 @@ async fn a_do_client_gets_the_proof_of_a_wildcard_link_mid_chain() {
     bed.stop();
 }
 
-/// One query of the batch test: name, type, class, RD, DO, AD, CD.
-type Ask = (&'static str, RecordType, DNSClass, bool, bool, bool, bool);
+/// Header and EDNS flags of a batch-test query, or-ed together.
+const RD: u8 = 1;
+const DO: u8 = 2;
+const AD: u8 = 4;
+const CD: u8 = 8;
 
-fn packet(id: u16, (name, rtype, class, rd, dnssec_ok, ad, cd): Ask) -> Vec<u8> {
+/// One query of the batch test: name, type, class, flags.
+type Ask = (&'static str, RecordType, DNSClass, u8);
+
+fn packet(id: u16, (name, rtype, class, flags): Ask) -> Vec<u8> {
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
-    msg.metadata.recursion_desired = rd;
-    msg.metadata.authentic_data = ad;
-    msg.metadata.checking_disabled = cd;
+    msg.metadata.recursion_desired = flags & RD != 0;
+    msg.metadata.authentic_data = flags & AD != 0;
+    msg.metadata.checking_disabled = flags & CD != 0;
     let mut question = Query::query(Name::from_ascii(name).unwrap(), rtype);
     question.set_query_class(class);
     msg.add_query(question);
     let mut edns = Edns::new();
-    edns.set_dnssec_ok(dnssec_ok);
+    edns.set_dnssec_ok(flags & DO != 0);
     msg.set_edns(edns);
     msg.to_vec().unwrap()
 }
@@ -293,89 +231,35 @@ fn packet(id: u16, (name, rtype, class, rd, dnssec_ok, ad, cd): Ask) -> Vec<u8> 
 /// once (after the warm-up) and its RCODE then.
 fn batch_kinds() -> [(Ask, bool, ResponseCode); 10] {
     use DNSClass::{CH, IN};
+    use RecordType::{A, ANY, MX};
+    use ResponseCode::{NXDomain, NoError, Refused};
     [
-        (
-            ("WwW.z0.COM.", RecordType::A, IN, true, true, false, false),
-            true,
-            ResponseCode::NoError,
-        ),
-        (
-            ("www.z0.com.", RecordType::A, IN, true, false, true, false),
-            true,
-            ResponseCode::NoError,
-        ),
-        (
-            (
-                "www.z2.xn--j6w193g.",
-                RecordType::A,
-                IN,
-                true,
-                true,
-                false,
-                false,
-            ),
-            false,
-            ResponseCode::NoError,
-        ),
-        (
-            ("www.z0.com.", RecordType::A, IN, false, true, false, false),
-            true,
-            ResponseCode::NoError,
-        ),
-        (
-            ("www.z1.net.", RecordType::A, IN, false, true, false, false),
-            true,
-            ResponseCode::Refused,
-        ),
-        (
-            ("z0.com.", RecordType::ANY, IN, true, true, false, false),
-            true,
-            ResponseCode::NoError,
-        ),
-        (
-            ("z0.com.", RecordType::MX, CH, true, true, false, false),
-            true,
-            ResponseCode::Refused,
-        ),
-        (
-            (
-                "nonexistent.z0.com.",
-                RecordType::A,
-                IN,
-                true,
-                true,
-                false,
-                false,
-            ),
-            true,
-            ResponseCode::NXDomain,
-        ),
-        (
-            ("z0.com.", RecordType::MX, IN, true, true, false, false),
-            true,
-            ResponseCode::NoError,
-        ),
-        (
-            ("z0.com.", RecordType::MX, IN, true, true, false, true),
-            false,
-            ResponseCode::NoError,
-        ),
+        (("WwW.z0.COM.", A, IN, RD | DO), true, NoError),
+        (("www.z0.com.", A, IN, RD | AD), true, NoError),
+        (("www.z2.xn--j6w193g.", A, IN, RD | DO), false, NoError),
+        (("www.z0.com.", A, IN, DO), true, NoError),
+        (("www.z1.net.", A, IN, DO), true, Refused),
+        (("z0.com.", ANY, IN, RD | DO), true, NoError),
+        (("z0.com.", MX, CH, RD | DO), true, Refused),
+        (("nonexistent.z0.com.", A, IN, RD | DO), true, NXDomain),
+        (("z0.com.", MX, IN, RD | DO), true, NoError),
+        (("z0.com.", MX, IN, RD | DO | CD), false, NoError),
     ]
 }
 
 #[tokio::test]
 async fn a_batch_gets_the_replies_of_one_by_one_answers() {
     const PORT: u16 = 15483;
-    let bed = testbed(PORT, Validity::around(now(), 3600, 86_400));
+    let bed = testbed(PORT, 86_400);
     tokio::time::timeout(LIMIT, async {
-        let p = pipeline(&bed, PORT).await;
+        let p = pipeline(&bed).await;
         for (name, rtype, dnssec_ok) in [
             ("www.z0.com.", RecordType::A, true),
             ("www.z0.com.", RecordType::A, false),
             ("z0.com.", RecordType::MX, true),
             ("nonexistent.z0.com.", RecordType::A, true),
         ] {
-            let (warm, hit) = ask(&p, name, rtype, dnssec_ok).await;
+            let (warm, hit) = ask(&p, 7, name, rtype, dnssec_ok).await;
             assert!(
                 !hit && !warm.answers.is_empty() || warm.response_code == ResponseCode::NXDomain
             );

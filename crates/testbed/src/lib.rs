@@ -6,10 +6,12 @@
 //! ([`output`]), and serves them from authoritative servers on
 //! 127.0.0.0/8 ([`server`]), so resolvers can be tested with no internet.
 //! Replies are answered once ([`answer`]), kept in wire form per zone
-//! ([`authority`], [`reply`]) and copied per query.
+//! ([`authority`], [`reply`]) and copied per query. [`cold`] is the
+//! shared setup of the cold-cache examples of other crates.
 
 pub mod answer;
 pub mod authority;
+pub mod cold;
 pub mod content;
 pub mod defects;
 pub mod denial;

@@ -344,17 +344,19 @@ impl TrackedKey {
 mod tests {
     use super::*;
 
+    /// Every state, in discriminant order.
+    const STATES: [KeyState; 6] = [
+        KeyState::Start,
+        KeyState::AddPend,
+        KeyState::Valid,
+        KeyState::Missing,
+        KeyState::Revoked,
+        KeyState::Removed,
+    ];
+
     #[test]
     fn state_discriminants_keep_their_order() {
-        let states = [
-            KeyState::Start,
-            KeyState::AddPend,
-            KeyState::Valid,
-            KeyState::Missing,
-            KeyState::Revoked,
-            KeyState::Removed,
-        ];
-        for (i, s) in states.into_iter().enumerate() {
+        for (i, s) in STATES.into_iter().enumerate() {
             assert_eq!(s as usize, i);
             assert_eq!(KeyState::from_name(s.name()), Some(s));
         }
@@ -363,17 +365,7 @@ mod tests {
 
     #[test]
     fn only_valid_and_missing_are_trusted() {
-        let trusted: Vec<_> = [
-            KeyState::Start,
-            KeyState::AddPend,
-            KeyState::Valid,
-            KeyState::Missing,
-            KeyState::Revoked,
-            KeyState::Removed,
-        ]
-        .into_iter()
-        .filter(|s| s.is_trusted())
-        .collect();
+        let trusted: Vec<_> = STATES.into_iter().filter(|s| s.is_trusted()).collect();
         assert_eq!(trusted, [KeyState::Valid, KeyState::Missing]);
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use anchorage_testbed::testbed::RolloverError;
 use anchorage_testbed::{AddressPlan, HierarchyConfig, RolloverStep, Testbed, Validity, build};
 use anchorage_trust::simulate::{
-    RollStep, SimulatedRoot, SimulationConfig, TimelineEvent, simulate,
+    RollStep, SimulatedRoot, SimulationConfig, Timeline, TimelineEvent, simulate,
 };
 use anchorage_trust::utc::unix_secs;
 use anchorage_trust::{
@@ -204,20 +204,24 @@ impl SimulatedRoot for TestbedRoot {
     }
 }
 
+/// The simulation of the roll against a testbed root on 127.`net`.x.x:`port`,
+/// from day 0 with the shortened timers and at most `max_probes` probes.
+fn simulate_on_testbed(net: u8, port: u16, max_probes: u32) -> Timeline {
+    let (testbed, server) = start_testbed(net, port);
+    let mut root = TestbedRoot { testbed, server };
+    let config = SimulationConfig {
+        start: day(0.0),
+        timers: shortened(),
+        max_probes,
+    };
+    let timeline = simulate(&mut root, config).unwrap();
+    root.testbed.stop();
+    timeline
+}
+
 #[test]
 fn the_simulation_runs_the_whole_roll_and_prints_its_timeline() {
-    let (testbed, server) = start_testbed(212, 5512);
-    let mut root = TestbedRoot { testbed, server };
-    let timeline = simulate(
-        &mut root,
-        SimulationConfig {
-            start: day(0.0),
-            timers: shortened(),
-            max_probes: 500,
-        },
-    )
-    .unwrap();
-    root.testbed.stop();
+    let timeline = simulate_on_testbed(212, 5512, 500);
     let text = timeline.to_string();
     println!("{text}");
     assert!(timeline.passed(), "{text}");
@@ -251,18 +255,7 @@ fn the_simulation_runs_the_whole_roll_and_prints_its_timeline() {
 
 #[test]
 fn a_simulation_cut_short_by_its_probe_limit_fails() {
-    let (testbed, server) = start_testbed(213, 5513);
-    let mut root = TestbedRoot { testbed, server };
-    let timeline = simulate(
-        &mut root,
-        SimulationConfig {
-            start: day(0.0),
-            timers: shortened(),
-            max_probes: 5,
-        },
-    )
-    .unwrap();
-    root.testbed.stop();
+    let timeline = simulate_on_testbed(213, 5513, 5);
     assert!(!timeline.completed && !timeline.passed());
     assert!(timeline.to_string().contains("FAIL after 5 probes"));
 }

@@ -8,24 +8,21 @@
 //! spent in signature verification. The testbed serves from its own
 //! thread, which is not counted; pin with `taskset` for steadier figures.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use anchorage_iterator::config::{Config, Limits as IterLimits};
+use anchorage_iterator::config::Config;
 use anchorage_iterator::recursor::TokioClock;
 use anchorage_iterator::{Question, Recursor, RootHints, Transport};
-use anchorage_testbed::{AddressPlan, HierarchyConfig, Testbed, Validity, build};
+use anchorage_testbed::AddressPlan;
+use anchorage_testbed::cold::{self, ColdBed, SIGNED_AROUND};
 use anchorage_validator::{Limits, Security, TrustAnchors, Validator, ValidatorStats};
-use anchorage_wire::proto::rr::Name;
 
 /// Loopback block of the benchmark's testbed.
-const NET: u8 = 43;
-const PORT: u16 = 15462;
-/// Unix time the testbed signs around, and the validator's clock.
-const NOW: u32 = 1_800_000_000;
-/// Longest the whole run may take.
-const RUN_LIMIT: Duration = Duration::from_mins(10);
+const ADDRESSES: AddressPlan = AddressPlan {
+    net: 43,
+    port: 15462,
+};
 
 /// CPU time of the calling thread in nanoseconds (Linux schedstat).
 fn thread_cpu_nanos() -> u64 {
@@ -36,44 +33,20 @@ fn thread_cpu_nanos() -> u64 {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let zones: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
-    let in_flight: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let hierarchy = build(HierarchyConfig {
-        seed: 11,
-        zones,
-        addresses: AddressPlan {
-            net: NET,
-            port: PORT,
-        },
-        validity: Validity::around(NOW, 3600, 86_400),
-        defects: false,
-    })
-    .expect("testbed builds");
-    let bed = Testbed::start_with_threads(hierarchy, 1).expect("testbed starts");
-    let mut seen = HashSet::new();
-    let questions: Vec<Question> = bed
-        .manifest()
-        .entries
-        .iter()
-        .filter(|e| seen.insert((e.name.clone(), e.qtype)))
-        .map(|e| Question::new(Name::from_ascii(&e.name).unwrap(), e.qtype.parse().unwrap()))
-        .collect();
+    let (zones, in_flight) = cold::args();
+    let ColdBed { bed, questions } = cold::start(zones, ADDRESSES);
     let config = Config {
         hints: RootHints::parse(&bed.root_hints()).expect("hints"),
         allow_loopback_upstreams: true,
         ipv6_upstream: false,
-        upstream_port: PORT,
-        limits: IterLimits::default(),
+        upstream_port: ADDRESSES.port,
         ..Config::default()
     };
     let anchors = TrustAnchors::from_zone_text(&bed.trust_anchor()).expect("anchor parses");
     let validator = Arc::new(Validator::new(Arc::new(anchors), Limits::default()));
-    let now = UNIX_EPOCH + Duration::from_secs(u64::from(NOW));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // The validator's clock: the time the testbed signs around.
+    let now = UNIX_EPOCH + Duration::from_secs(u64::from(SIGNED_AROUND));
+    let runtime = cold::runtime();
     let (elapsed, cpu, failures, not_secure) = runtime.block_on(async {
         let transport = Transport::loopback_only(config.edns_payload, config.max_outstanding);
         let r = Recursor::start(config, transport, Arc::new(TokioClock), 1)
@@ -81,34 +54,24 @@ fn main() {
             .expect("recursor");
         let started = std::time::Instant::now();
         let cpu_before = thread_cpu_nanos();
-        let gate = Arc::new(tokio::sync::Semaphore::new(in_flight));
-        let tasks: Vec<_> = questions
-            .iter()
-            .cloned()
-            .map(|q| {
-                let (r, v, gate) = (r.clone(), Arc::clone(&validator), gate.clone());
-                tokio::spawn(async move {
-                    let _permit = gate.acquire().await;
-                    match r.resolve(q).await {
-                        Ok(answer) => Some(v.validate(&answer, &r, now).await.status.security()),
-                        Err(_) => None,
-                    }
-                })
-            })
-            .collect();
-        let (mut failures, mut not_secure) = (0, 0);
-        let all = async {
-            for t in tasks {
-                match t.await.ok().flatten() {
-                    None => failures += 1,
-                    Some(Security::Secure) => {}
-                    Some(_) => not_secure += 1,
+        let outcomes = cold::run_gated(questions.iter().cloned(), in_flight, |q| {
+            let (r, v) = (r.clone(), Arc::clone(&validator));
+            async move {
+                match r.resolve(Question::new(q.0, q.1)).await {
+                    Ok(answer) => Some(v.validate(&answer, &r, now).await.status.security()),
+                    Err(_) => None,
                 }
             }
-        };
-        tokio::time::timeout(RUN_LIMIT, all)
-            .await
-            .expect("run within its limit");
+        })
+        .await;
+        let (mut failures, mut not_secure) = (0, 0);
+        for outcome in outcomes {
+            match outcome.flatten() {
+                None => failures += 1,
+                Some(Security::Secure) => {}
+                Some(_) => not_secure += 1,
+            }
+        }
         let cpu = thread_cpu_nanos() - cpu_before;
         (started.elapsed(), cpu, failures, not_secure)
     });
