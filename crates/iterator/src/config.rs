@@ -16,7 +16,9 @@ pub const DNS_PORT: u16 = 53;
 /// `MAX_SENT_COUNT` is 32, the issue asks for 64).
 pub const DEFAULT_MAX_QUERIES: u32 = 64;
 /// NS names whose addresses one referral may send us to resolve
-/// (NXNSAttack, CVE-2020-8616: the amplification is per referral).
+/// (NXNSAttack, CVE-2020-8616: the amplification is per referral). A
+/// name's A and AAAA lookups count as one name here; their queries count
+/// one each against [`DEFAULT_MAX_QUERIES`].
 pub const DEFAULT_MAX_NS_FETCHES_PER_REFERRAL: u8 = 4;
 /// Referrals followed for one name (RFC 1034 §5.3.3 gives no bound; a name
 /// has at most 127 labels, so deeper is a referral loop).
@@ -150,7 +152,8 @@ pub struct Config {
     /// Whether upstream servers on loopback and private ranges may be
     /// queried; off in production, on for the testbed (127/8).
     pub allow_loopback_upstreams: bool,
-    /// Whether IPv6 server addresses are used.
+    /// Whether IPv6 server addresses are used and the AAAA of NS names
+    /// without glue looked up (beside their A).
     pub ipv6_upstream: bool,
     /// Whether case is randomised in upstream names (0x20).
     pub randomize_case: bool,

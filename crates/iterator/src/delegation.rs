@@ -58,6 +58,10 @@ pub trait DelegationStore: Send {
     fn addresses(&mut self, ns: &Name, now: Instant) -> Option<Vec<IpAddr>>;
     /// Stores the addresses of an NS name for `ttl` seconds.
     fn insert_addresses(&mut self, ns: &Name, addrs: &[IpAddr], ttl: u32, now: Instant);
+    /// Adds addresses to those stored for an NS name (the other address
+    /// type arriving) for `ttl` seconds, never keeping the stored ones
+    /// past their own expiry.
+    fn add_addresses(&mut self, ns: &Name, addrs: &[IpAddr], ttl: u32, now: Instant);
     /// Whether the root NS set must be primed (never primed, or expired).
     fn needs_priming(&self, now: Instant) -> bool;
 }
@@ -181,6 +185,21 @@ impl DelegationStore for DelegationCache {
         );
     }
 
+    fn add_addresses(&mut self, ns: &Name, addrs: &[IpAddr], ttl: u32, now: Instant) {
+        let key = ns.to_lowercase();
+        let expires = Self::expiry(now, ttl);
+        if let Some(entry) = self.addresses.get_mut(&key).filter(|e| e.expires > now) {
+            for addr in addrs {
+                if !entry.value.contains(addr) {
+                    entry.value.push(*addr);
+                }
+            }
+            entry.expires = entry.expires.min(expires);
+            return;
+        }
+        self.insert_addresses(&key, addrs, ttl, now);
+    }
+
     fn needs_priming(&self, now: Instant) -> bool {
         self.cut(&Name::root(), now).is_none()
     }
@@ -233,6 +252,25 @@ mod tests {
                 .closest_cut(&name("www.a.test."), expired)
                 .zone
                 .is_root()
+        );
+    }
+
+    #[test]
+    fn added_addresses_join_the_stored_ones_without_outliving_them() {
+        let now = Instant::now();
+        let mut store = DelegationCache::new(&hints(), 10);
+        let ns = name("ns.elsewhere.");
+        let v4: IpAddr = "127.1.0.9".parse().unwrap();
+        let v6: IpAddr = "::1".parse().unwrap();
+        store.add_addresses(&ns, &[v4], 30, now);
+        store.add_addresses(&ns, &[v6, v4], 300, now);
+        assert_eq!(store.addresses(&ns, now), Some(vec![v4, v6]));
+        assert_eq!(store.addresses(&ns, now + Duration::from_secs(31)), None);
+        store.add_addresses(&ns, &[v6], 300, now + Duration::from_secs(31));
+        assert_eq!(
+            store.addresses(&ns, now + Duration::from_secs(32)),
+            Some(vec![v6]),
+            "the expired A is not revived"
         );
     }
 

@@ -1,30 +1,62 @@
-//! One name being resolved inside a walk: the client's question, or the
-//! address of an NS name the walk needs. Holds the zone cut reached, the
-//! servers tried there, the QNAME minimisation state and the chain.
+//! One name being resolved inside a walk: the client's question, or one
+//! address type (A or AAAA) of an NS name the walk needs. Holds what the
+//! frame waits for, the zone cut reached, the servers tried there, the
+//! QNAME minimisation state and the chain.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use anchorage_wire::proto::rr::{Name, Record, RecordType};
 
 use crate::config::{MAX_MINIMISE_COUNT, MINIMISE_ONE_LAB, QnameMinimisation};
 use crate::delegation::Cut;
+use crate::error::ResolveError;
+use crate::walk::Outgoing;
 
 /// Why a frame exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Purpose {
     /// The client's question.
     Client,
-    /// The addresses of an NS name of the frame below in the stack.
+    /// Addresses (of the frame's type) of an NS name some frame needs.
     NsAddress {
         /// The NS name.
         ns: Name,
     },
 }
 
+/// A query of the walk in flight, and the zone it was sent to.
+#[derive(Debug, Clone)]
+pub(crate) struct InFlight {
+    pub(crate) out: Outgoing,
+    pub(crate) zone: Name,
+}
+
+/// What a frame waits for.
+#[derive(Debug, Clone)]
+pub(crate) enum State {
+    /// Nothing: it can take its next step.
+    Ready,
+    /// The outcome of its own query.
+    Asking(InFlight),
+    /// The outcome of an identical query another frame of the walk sent.
+    Sharing(InFlight),
+    /// A usable address of this NS name of its cut, from the lookups of
+    /// the name (A and AAAA, in frames of their own).
+    AwaitingNs(Name),
+}
+
 /// A name being resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct Frame {
+    /// Unique within the walk.
+    pub(crate) id: u32,
     pub(crate) purpose: Purpose,
+    pub(crate) state: State,
+    /// 1 for the client's frame, one more for each NS lookup it nests.
+    pub(crate) level: u8,
+    /// Its last query was taken back unsent (the shell waited on another
+    /// query for the name): the next one is sent without waiting.
+    pub(crate) withdrawn: bool,
     /// The name asked now (the client's, or a CNAME/DNAME target).
     pub(crate) qname: Name,
     pub(crate) qtype: RecordType,
@@ -55,10 +87,20 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    /// A frame for `qname`/`qtype`.
-    pub(crate) fn new(purpose: Purpose, qname: Name, qtype: RecordType) -> Self {
+    /// A ready frame `id` for `qname`/`qtype` at nesting `level`.
+    pub(crate) fn new(
+        id: u32,
+        purpose: Purpose,
+        qname: Name,
+        qtype: RecordType,
+        level: u8,
+    ) -> Self {
         Self {
+            id,
             purpose,
+            state: State::Ready,
+            level,
+            withdrawn: false,
             seen: vec![qname.clone()],
             qname,
             qtype,
@@ -82,6 +124,40 @@ impl Frame {
         self.ns_fetches = 0;
         self.ns_failed.clear();
         self.min_labels = None;
+    }
+
+    /// Adds `addrs` to NS `ns` of the frame's cut, if the cut has it.
+    pub(crate) fn add_addresses(&mut self, ns: &Name, addrs: &[IpAddr]) {
+        let Some(server) = self
+            .cut
+            .as_mut()
+            .and_then(|c| c.servers.iter_mut().find(|s| s.name == *ns))
+        else {
+            return;
+        };
+        for addr in addrs {
+            if !server.addrs.contains(addr) {
+                server.addrs.push(*addr);
+            }
+        }
+    }
+
+    /// Notes `name` reached by a CNAME/DNAME link: a name seen before is a
+    /// loop, more than `max_hops` names a chain too long.
+    pub(crate) fn reach(&mut self, name: &Name, max_hops: u8) -> Result<(), ResolveError> {
+        if self.seen.contains(name) {
+            return Err(ResolveError::ChainLoop {
+                name: name.to_string(),
+            });
+        }
+        self.seen.push(name.clone());
+        if self.seen.len() > usize::from(max_hops) {
+            return Err(ResolveError::ChainTooLong {
+                limit: max_hops,
+                name: name.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Restarts at a CNAME/DNAME target.
@@ -141,9 +217,11 @@ mod tests {
 
     fn frame(name: &str, zone: &str) -> Frame {
         let mut f = Frame::new(
+            0,
             Purpose::Client,
             Name::from_ascii(name).unwrap(),
             RecordType::TXT,
+            1,
         );
         f.enter_cut(Cut {
             zone: Name::from_ascii(zone).unwrap(),

@@ -3,11 +3,13 @@
 //!
 //! The decisions live in a sans-IO core: a [`walk::Walk`] answers one
 //! question by returning [`walk::Action`]s ("send this question to that
-//! server") and consuming [`walk::Exchange`]s (the reply, a timeout...).
-//! It reads no clock and opens no socket, so tests drive it with recorded
-//! replies. What it learns about zone cuts and servers goes into
-//! [`delegation::DelegationStore`] and [`infra::ServerStore`], small traits
-//! that can move to the `cache` crate later.
+//! server", "wait") and consuming [`walk::Exchange`]s (the reply, a
+//! timeout...), several queries in flight at once when it looks up an NS
+//! name's A and AAAA together. It reads no clock and opens no socket, so
+//! tests drive it with recorded replies. What it learns about zone cuts
+//! and servers goes into [`delegation::DelegationStore`] and
+//! [`infra::ServerStore`], small traits that can move to the `cache`
+//! crate later.
 //!
 //! The async shell is thin: [`transport::Transport`] sends over UDP or TCP
 //! from a random port with a random ID and 0x20 case, and accepts only the
@@ -21,12 +23,10 @@
 //! # Limitations
 //! Does not validate: it keeps RRSIGs, NSEC/NSEC3 and DS proofs with the
 //! answer for the validator, which fetches keys through [`fetch::Fetch`].
-//! Queries for the addresses of NS names are sent one after another, not
-//! in parallel; AAAA for NS names is not fetched (AAAA glue is used when
-//! IPv6 is on). Final answers are not cached here: the resolver's answer
-//! cache does that. The RRsets of accepted replies are
-//! ([`rrsets::RrsetStore`]), so a walk reaching a name another walk
-//! already resolved (a CNAME target, an NS name) does not ask again.
+//! Final answers are not cached here: the resolver's answer cache does
+//! that. The RRsets of accepted replies are ([`rrsets::RrsetStore`]), so a
+//! walk reaching a name another walk already resolved (a CNAME target, a
+//! name under a DNAME, an NS name) does not ask again.
 
 pub mod address;
 pub mod answer;
@@ -51,4 +51,4 @@ pub use fetch::Fetch;
 pub use hints::RootHints;
 pub use recursor::Recursor;
 pub use transport::Transport;
-pub use walk::{Action, Exchange, Outgoing, Walk};
+pub use walk::{Action, Exchange, Outgoing, QueryId, Walk};

@@ -1,12 +1,19 @@
 //! The async shell: drives [`Walk`]s over the [`Transport`], primes the
 //! root (RFC 8109), and lets identical questions in flight share one walk.
+//! A walk's queries in flight (an NS name's A and AAAA beside each other)
+//! are polled by the walk's own task; lookups still under way when the
+//! answer is ready finish in a task of their own, so the client does not
+//! wait for them.
 //!
 //! Reads the clock through [`Clock`] only; the stores sit behind one
 //! mutex held for a synchronous step of a walk, never across an await.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anchorage_wire::proto::rr::{Name, RData, RecordType};
@@ -20,7 +27,7 @@ use crate::error::ResolveError;
 use crate::infra::{InfraCache, ServerStore};
 use crate::rrsets::RrsetStore;
 use crate::transport::Transport;
-use crate::walk::{Action, Context, Exchange, Outgoing, Protocol, Walk, WalkSettings};
+use crate::walk::{Action, Context, Exchange, Outgoing, Protocol, QueryId, Walk, WalkSettings};
 
 /// Root servers asked in one priming attempt before it is given up
 /// (RFC 8109 §3 leaves the count open).
@@ -80,6 +87,41 @@ impl ExchangeKey {
 }
 
 type ExchangeWaiters = Vec<oneshot::Sender<Exchange>>;
+
+/// One upstream query of a walk, with the walk's ID for it.
+type Flight = Pin<Box<dyn Future<Output = (QueryId, Outcome)> + Send>>;
+
+/// The upstream queries of one walk in flight, polled by the walk's own
+/// task: a query claims its place among those in flight (to share or
+/// wait) as soon as the walk waits, in the order the walk sent them.
+#[derive(Default)]
+struct Flights(Vec<Flight>);
+
+impl Flights {
+    fn push(&mut self, flight: Flight) {
+        self.0.push(flight);
+    }
+
+    /// The outcome of the first query to land; `None` when none is in
+    /// flight.
+    async fn next(&mut self) -> Option<(QueryId, Outcome)> {
+        if self.0.is_empty() {
+            return None;
+        }
+        std::future::poll_fn(|cx| {
+            // A handful at most (an NS name's A and AAAA beside the
+            // walk's own query): polling each on a wake costs nothing.
+            for i in 0..self.0.len() {
+                if let Poll::Ready(landed) = self.0[i].as_mut().poll(cx) {
+                    drop(self.0.swap_remove(i));
+                    return Poll::Ready(Some(landed));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
 
 /// Upstream queries in flight.
 #[derive(Default)]
@@ -244,12 +286,14 @@ impl Recursor {
         for server in targets {
             let timeout = self.lock().servers.timeout(server);
             let out = Outgoing {
+                id: QueryId::PRIMING,
                 server,
                 question: Question::new(Name::root(), RecordType::NS),
                 protocol: Protocol::Udp,
                 edns: true,
                 randomize_case: false,
                 timeout,
+                may_wait: false,
             };
             let mut exchange = self.inner.transport.exchange(&out).await;
             if let Exchange::Reply { message, .. } = &exchange
@@ -316,36 +360,82 @@ impl Recursor {
         }
         let now = self.inner.clock.now();
         let mut walk = Walk::new(question, self.inner.settings, now);
+        let mut flights = Flights::default();
         let mut action = self.step(|walk, ctx| walk.start(now, ctx), &mut walk);
-        let mut may_wait = true;
         loop {
-            match action {
-                Action::Send(out) => {
-                    let outcome = self.exchange(&out, may_wait).await;
-                    // One wait per query, so a walk always makes progress.
-                    may_wait = matches!(outcome, Outcome::Own(_) | Outcome::Shared(_));
-                    let now = self.inner.clock.now();
-                    action = self.step(
-                        |walk, ctx| match outcome {
-                            Outcome::Own(exchange) => walk.on_exchange(exchange, now, ctx),
-                            Outcome::Shared(exchange) => {
-                                walk.on_shared_exchange(exchange, now, ctx)
-                            }
-                            Outcome::Withdrawn => walk.on_withdrawn(now, ctx),
-                        },
-                        &mut walk,
-                    );
+            action = match action {
+                Action::Send(out) => self.launch(out, &mut walk, &mut flights),
+                Action::Wait => match flights.next().await {
+                    Some((id, outcome)) => self.feed(id, outcome, &mut walk),
+                    None => Action::Fail(ResolveError::Abandoned),
+                },
+                Action::Done(answer) => {
+                    self.settle(walk, flights);
+                    return Ok(answer);
                 }
-                Action::Done(answer) => return Ok(answer),
-                Action::Fail(error) => return Err(error),
-            }
+                Action::Fail(error) => {
+                    self.settle(walk, flights);
+                    return Err(error);
+                }
+                Action::Settled => return Err(ResolveError::Abandoned),
+            };
         }
     }
 
+    /// Puts `out` in flight and returns the walk's next action.
+    fn launch(&self, out: Outgoing, walk: &mut Walk, flights: &mut Flights) -> Action {
+        let this = self.clone();
+        flights.push(Box::pin(async move {
+            let outcome = this.exchange(&out).await;
+            (out.id, outcome)
+        }));
+        let now = self.inner.clock.now();
+        self.step(|walk, ctx| walk.poll(now, ctx), walk)
+    }
+
+    /// Feeds the walk the outcome of its query `id`; returns its next
+    /// action.
+    fn feed(&self, id: QueryId, outcome: Outcome, walk: &mut Walk) -> Action {
+        let now = self.inner.clock.now();
+        self.step(
+            |walk, ctx| match outcome {
+                Outcome::Own(exchange) => walk.on_exchange(id, exchange, now, ctx),
+                Outcome::Shared(exchange) => walk.on_shared_exchange(id, exchange, now, ctx),
+                Outcome::Withdrawn => walk.on_withdrawn(id, now, ctx),
+            },
+            walk,
+        )
+    }
+
+    /// Lets the lookups of NS addresses a walk still has under way after
+    /// its outcome finish in the background, so the stores learn what
+    /// they bring; the walk's caps and deadline bound them.
+    fn settle(&self, mut walk: Walk, mut flights: Flights) {
+        let now = self.inner.clock.now();
+        let mut action = self.step(|walk, ctx| walk.poll(now, ctx), &mut walk);
+        if action == Action::Settled {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                action = match action {
+                    Action::Send(out) => this.launch(out, &mut walk, &mut flights),
+                    Action::Wait => match flights.next().await {
+                        Some((id, outcome)) => this.feed(id, outcome, &mut walk),
+                        None => return,
+                    },
+                    Action::Done(_) | Action::Fail(_) | Action::Settled => return,
+                };
+            }
+        });
+    }
+
     /// Sends `out`, or waits for the outcome of an identical query in
-    /// flight, or (when `may_wait`) withdraws it after a query for the
+    /// flight, or (when `out.may_wait`) withdraws it after a query for the
     /// same name in flight to the same server completes.
-    async fn exchange(&self, out: &Outgoing, may_wait: bool) -> Outcome {
+    async fn exchange(&self, out: &Outgoing) -> Outcome {
+        let may_wait = out.may_wait;
         let key = ExchangeKey::of(out);
         let name_key = (out.server, out.question.name.clone());
         let waiter = {

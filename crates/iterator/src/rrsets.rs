@@ -6,16 +6,21 @@
 //! Only what survived the bailiwick scrub ([`crate::sanitize::scrub`]) is
 //! stored, ranked by section and AA (RFC 2181 §5.4.1), with its RRSIGs and
 //! security [`Security::Unchecked`]. The walk consults it
-//! ([`crate::walk`]); the validator still checks every answer.
+//! ([`crate::walk`]), following cached CNAMEs and DNAMEs; the validator
+//! still checks every answer.
 //!
 //! # Limitations
 //! CNAMEs synthesised from a DNAME are not stored (unsigned, they need
-//! the DNAME beside them), and DNAMEs are stored but not followed from
-//! here. The store does not know which zone served an RRset; the walk
-//! takes it from the delegation store and checks it. DNSKEY questions
-//! always go upstream (the trust-anchor probe needs the current set).
+//! the DNAME beside them); the walk synthesises them again from the
+//! cached DNAME. The store does not know which zone served an RRset; the
+//! walk takes it from the delegation store and checks it. DNSKEY
+//! questions always go upstream (the trust-anchor probe needs the
+//! current set).
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::time::Instant;
 
 use anchorage_cache::{
@@ -27,11 +32,21 @@ use anchorage_wire::query::Section;
 
 use crate::sanitize::Scrubbed;
 
+/// DNAME owners remembered for [`RrsetStore::may_hold_dname`]; past it
+/// the set starts over: a DNAME forgotten there costs an upstream query,
+/// never a wrong answer.
+pub const MAX_DNAME_OWNERS: usize = 10_000;
+
 /// RRsets learned from replies, bounded in bytes.
 pub struct RrsetStore {
     cache: RrsetCache,
     /// The instant taken as second zero of the cache's clock.
     epoch: Instant,
+    /// Owners (lower case) of the DNAMEs stored, so a walk looks a DNAME
+    /// up only where one may be cached, not above every name it starts;
+    /// the flag spares the lock while there is none.
+    dname_owners: RwLock<HashSet<Name>>,
+    any_dname: AtomicBool,
 }
 
 impl std::fmt::Debug for RrsetStore {
@@ -49,6 +64,8 @@ impl RrsetStore {
         Self {
             cache: RrsetCache::new(limits),
             epoch,
+            dname_owners: RwLock::new(HashSet::new()),
+            any_dname: AtomicBool::new(false),
         }
     }
 
@@ -92,6 +109,9 @@ impl RrsetStore {
                         .insert(&set, &sigs, rank, Security::Unchecked, now)
                 {
                     stored += 1;
+                    if first.record_type() == RecordType::DNAME {
+                        self.note_dname(&first.name);
+                    }
                 }
             }
         }
@@ -102,6 +122,34 @@ impl RrsetStore {
     pub fn lookup(&self, name: &Name, rtype: RecordType, now: Instant) -> Option<CachedRrset> {
         self.cache
             .lookup(name, rtype, DNSClass::IN, self.stamp(now))
+    }
+
+    /// Whether any DNAME may be cached: false means none is.
+    pub fn may_hold_dnames(&self) -> bool {
+        self.any_dname.load(Ordering::Relaxed)
+    }
+
+    /// Whether a DNAME owned by `owner` may be cached: false means it is
+    /// not (a true answer may be stale: the RRset expired or was evicted).
+    pub fn may_hold_dname(&self, owner: &Name) -> bool {
+        self.may_hold_dnames()
+            && self
+                .dname_owners
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(owner)
+    }
+
+    fn note_dname(&self, owner: &Name) {
+        let mut owners = self
+            .dname_owners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if owners.len() >= MAX_DNAME_OWNERS {
+            owners.clear();
+        }
+        owners.insert(owner.to_lowercase());
+        self.any_dname.store(true, Ordering::Relaxed);
     }
 
     /// Counters, bytes and entries of the cache.
@@ -177,4 +225,42 @@ fn rrsets(records: &[Record]) -> Vec<SetWithSigs<'_>> {
         .filter(|(_, _, data, _)| !data.is_empty())
         .map(|(_, _, data, sigs)| (take(data), take(sigs)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anchorage_wire::text::parse_records;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn dname_reply(owner: &str) -> Scrubbed {
+        Scrubbed {
+            authoritative: true,
+            answers: parse_records(&format!("{owner} 300 IN DNAME target.test.\n")).unwrap(),
+            ..Scrubbed::default()
+        }
+    }
+
+    #[test]
+    fn dname_owners_are_remembered_within_their_bound() {
+        let now = Instant::now();
+        let store = RrsetStore::new(CacheLimits::default(), now);
+        assert!(!store.may_hold_dnames());
+        assert_eq!(store.store(&dname_reply("D.example."), now), 1);
+        assert!(store.may_hold_dname(&name("d.example.")));
+        assert!(!store.may_hold_dname(&name("example.")));
+        for i in 0..MAX_DNAME_OWNERS {
+            store.store(&dname_reply(&format!("d{i}.example.")), now);
+        }
+        let owners = store
+            .dname_owners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        assert!(owners <= MAX_DNAME_OWNERS, "{owners}");
+        assert!(store.may_hold_dname(&name(&format!("d{}.example.", MAX_DNAME_OWNERS - 1))));
+    }
 }

@@ -89,7 +89,8 @@ pub fn scrub(msg: &Message, zone: &Name, asked: &Name) -> Scrubbed {
                 continue;
             }
             let owner_reached = names.contains(&r.name);
-            let dname_reached = r.record_type() == RecordType::DNAME
+            // The DNAME and the RRSIGs over it, which the validator needs.
+            let dname_reached = covers(r, RecordType::DNAME)
                 && names.iter().any(|n| is_proper_ancestor(&r.name, n));
             if !(owner_reached || dname_reached) {
                 continue;
@@ -182,10 +183,18 @@ pub fn scrub(msg: &Message, zone: &Name, asked: &Name) -> Scrubbed {
 
 /// What `scrubbed` says about the asked name.
 pub fn classify(scrubbed: &Scrubbed) -> Kind {
+    // RFC 6672 §2.2: YXDOMAIN beside the DNAME whose substitution made
+    // the name too long is an answer; following the chain tells.
+    let dname_overflow = scrubbed.rcode == ResponseCode::YXDomain
+        && scrubbed
+            .answers
+            .iter()
+            .any(|r| r.record_type() == RecordType::DNAME);
     if !matches!(
         scrubbed.rcode,
         ResponseCode::NoError | ResponseCode::NXDomain
-    ) {
+    ) && !dname_overflow
+    {
         return Kind::Lame(Lameness::Rcode(scrubbed.rcode));
     }
     if !scrubbed.answers.is_empty() {
@@ -440,6 +449,26 @@ mod tests {
         assert_eq!(chain.end, Some(name("x.e.z.test.")));
         assert_eq!(chain.links.len(), 3);
         assert_eq!(chain.data.len(), 1);
+    }
+
+    #[test]
+    fn a_dname_keeps_its_rrsig_and_yxdomain_beside_it_is_an_answer() {
+        let dname = "d.z.test. 300 IN DNAME e.test.\n\
+                     d.z.test. 300 IN RRSIG DNAME 15 3 300 1800086400 1799996400 1 z.test. AAAA\n";
+        let m = message(ResponseCode::NoError, true, dname, "", "");
+        let s = scrub(&m, &name("z.test."), &name("x.d.z.test."));
+        assert_eq!(s.answers.len(), 2, "{:?}", s.answers);
+        let chain = follow_chain(&s.answers, &name("x.d.z.test."), RecordType::A);
+        assert_eq!(chain.links.len(), 2, "the DNAME and its RRSIG");
+        assert_eq!(chain.end, Some(name("x.e.test.")));
+        let m = message(ResponseCode::YXDomain, true, dname, "", "");
+        let s = scrub(&m, &name("z.test."), &name("x.d.z.test."));
+        assert_eq!(classify(&s), Kind::Answer);
+        let refused = message(ResponseCode::YXDomain, true, "", "", "");
+        assert!(matches!(
+            classify(&scrub(&refused, &name("z.test."), &name("x.d.z.test."))),
+            Kind::Lame(_)
+        ));
     }
 
     #[test]

@@ -367,12 +367,14 @@ mod tests {
 
     fn outgoing(server: &str) -> Outgoing {
         Outgoing {
+            id: crate::walk::QueryId::PRIMING,
             server: server.parse().unwrap(),
             question: Question::new(Name::from_ascii("www.example.").unwrap(), RecordType::A),
             protocol: Protocol::Udp,
             edns: true,
             randomize_case: true,
             timeout: Duration::from_millis(200),
+            may_wait: false,
         }
     }
 

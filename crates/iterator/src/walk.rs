@@ -1,35 +1,50 @@
 //! The walk: one client question resolved from the closest known zone cut
 //! (RFC 1034 §5.3.3), as a sans-IO state machine.
 //!
-//! [`Walk::start`] and [`Walk::on_exchange`] return an [`Action`]: send a
-//! question to a server, or the answer, or the failure. The shell may
-//! instead feed the outcome of an identical query another walk sent
-//! ([`Walk::on_shared_exchange`]), or take the query back unsent after a
-//! query for the same name completed ([`Walk::on_withdrawn`]). The caller does
-//! the I/O and passes `now`; the walk never reads a clock. Addresses of
-//! NS names without glue are resolved by nested frames of the same walk,
-//! so the per-question caps cover them too (NXNSAttack).
+//! [`Walk::start`], [`Walk::poll`] and the `on_*` feeders return an
+//! [`Action`]: send a query, wait for the outcome of a query in flight,
+//! the answer, or the failure. The caller does the I/O and passes `now`;
+//! the walk never reads a clock. The shell may instead feed the outcome
+//! of an identical query another walk sent ([`Walk::on_shared_exchange`]),
+//! or take a query back unsent after a query for the same name completed
+//! ([`Walk::on_withdrawn`]).
+//!
+//! A walk is a set of frames: the client's question, and lookups of the
+//! addresses of NS names without glue. An NS name is looked up with A and
+//! AAAA at once (AAAA only when IPv6 upstreams are on), one frame each,
+//! so their queries are in flight together; the frame that needed the
+//! name goes on with the first usable address, and the other lookup
+//! carries on, its addresses landing in the stores, after the answer if
+//! need be (the shell feeds it until [`Action::Settled`]). A frame looks
+//! up one NS name at a time, never all of a referral's; every lookup's
+//! queries count against the question's caps and deadline (NXNSAttack).
+//! A frame about to send a query identical to one another frame has in
+//! flight shares its outcome instead (the A and AAAA lookups of one name
+//! ask the zones above it the same minimised question).
 //!
 //! # Limitations
-//! One query in flight per walk: NS-address lookups are sequential.
+//! With QNAME minimisation off, the A and AAAA lookups of an NS name whose
+//! zone cut is not known yet each ask the zones above it for themselves.
 
-use std::net::{IpAddr, SocketAddr};
+mod ns;
+mod reply;
+mod stored;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anchorage_cache::{CachedRrset, Rank};
-use anchorage_wire::proto::dnssec::rdata::DNSSECRData;
 use anchorage_wire::proto::op::{Message, ResponseCode};
-use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
+use anchorage_wire::proto::rr::{Name, Record, RecordType};
 
 use crate::address::may_query;
 use crate::answer::{Answer, CutProof, Question};
 use crate::config::{Config, Limits, QnameMinimisation};
-use crate::delegation::{Cut, DelegationStore, NsServer};
+use crate::delegation::DelegationStore;
 use crate::error::ResolveError;
-use crate::frame::{Frame, Purpose};
+use crate::frame::{Frame, InFlight, Purpose, State};
 use crate::infra::ServerStore;
-use crate::rrsets::{RrsetStore, signers, wildcard_expanded};
-use crate::sanitize::{Kind, Scrubbed, classify, cut_proof_records, follow_chain, scrub};
+use crate::rrsets::RrsetStore;
 
 /// Times one server is asked the same thing at one cut before the walk
 /// gives up on it (RFC 1035 §7.2 asks for retransmission with backoff;
@@ -45,9 +60,20 @@ pub enum Protocol {
     Tcp,
 }
 
+/// Names one query of a walk, so its outcome can be fed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QueryId(u32);
+
+impl QueryId {
+    /// The ID of a query the shell sends for no walk (priming).
+    pub const PRIMING: Self = Self(u32::MAX);
+}
+
 /// A query for the transport to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
+    /// Which query of the walk this is.
+    pub id: QueryId,
     /// Where to.
     pub server: SocketAddr,
     /// What to ask (lower case; the transport randomises case).
@@ -60,17 +86,31 @@ pub struct Outgoing {
     pub randomize_case: bool,
     /// How long to wait for the reply.
     pub timeout: Duration,
+    /// Whether the shell may hold the query back while a query for the
+    /// same name to the same server is in flight, whose referral may
+    /// spare it: false right after such a wait (so the walk moves on) and
+    /// beside a query of this walk for the name (an NS name's A and AAAA
+    /// go out together).
+    pub may_wait: bool,
 }
 
 /// What the walk wants done next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Send this query, then call [`Walk::on_exchange`].
+    /// Send this query, feed its outcome to [`Walk::on_exchange`], and
+    /// call [`Walk::poll`] for the next action.
     Send(Outgoing),
-    /// The walk is over with an answer.
+    /// Nothing to send: feed the outcome of a query in flight.
+    Wait,
+    /// The answer. Lookups of NS addresses may still be under way: feed
+    /// them on until [`Action::Settled`] so the stores learn what they
+    /// bring, or drop the walk.
     Done(Answer),
-    /// The walk is over without one: SERVFAIL with an EDE.
+    /// No answer: SERVFAIL with an EDE (or the error's RCODE). As after
+    /// [`Action::Done`], lookups may still be under way.
     Fail(ResolveError),
+    /// The outcome was given and nothing is left in flight.
+    Settled,
 }
 
 /// What came of a query.
@@ -101,7 +141,8 @@ pub struct WalkSettings {
     pub qname_minimisation: QnameMinimisation,
     /// Whether loopback upstreams may be asked.
     pub allow_loopback: bool,
-    /// Whether IPv6 upstreams may be asked.
+    /// Whether IPv6 upstreams may be asked (and AAAA of NS names looked
+    /// up).
     pub ipv6: bool,
     /// Whether to randomise case.
     pub randomize_case: bool,
@@ -133,44 +174,55 @@ pub struct Context<'a> {
     pub rrsets: Option<&'a RrsetStore>,
 }
 
-#[derive(Debug, Clone)]
-struct InFlight {
-    out: Outgoing,
-    zone: Name,
-}
-
 /// One client question being resolved.
 #[derive(Debug)]
 pub struct Walk {
     settings: WalkSettings,
     question: Question,
-    stack: Vec<Frame>,
+    /// The frames alive, oldest first.
+    frames: Vec<Frame>,
+    next_frame: u32,
+    next_query: u32,
     queries: u32,
     deadline: Instant,
-    in_flight: Option<InFlight>,
     cuts: Vec<CutProof>,
     /// Whether the outcome being handled is this walk's own exchange,
     /// whose facts about the server go into the store.
     record: bool,
+    /// Queries to hand to the shell.
+    outbox: VecDeque<Outgoing>,
+    /// The answer or failure, until handed to the shell.
+    outcome: Option<Result<Answer, ResolveError>>,
+    /// Whether the outcome is known.
+    concluded: bool,
+    /// NS names whose lookups ended without a usable address.
+    dead_ns: Vec<Name>,
 }
 
 impl Walk {
     /// A walk for `question`, whose deadline runs from `now`.
     pub fn new(question: Question, settings: WalkSettings, now: Instant) -> Self {
         let frame = Frame::new(
+            0,
             Purpose::Client,
             question.name.to_lowercase(),
             question.qtype,
+            1,
         );
         Self {
             deadline: now + settings.limits.deadline,
             settings,
             question,
-            stack: vec![frame],
+            frames: vec![frame],
+            next_frame: 1,
+            next_query: 0,
             queries: 0,
-            in_flight: None,
             cuts: Vec::new(),
             record: true,
+            outbox: VecDeque::new(),
+            outcome: None,
+            concluded: false,
+            dead_ns: Vec::new(),
         }
     }
 
@@ -179,42 +231,192 @@ impl Walk {
         self.queries
     }
 
-    /// The first action.
-    pub fn start(&mut self, now: Instant, ctx: &mut Context<'_>) -> Action {
-        self.advance(now, ctx)
+    /// Queries handed out whose outcome has not been fed back.
+    pub fn in_flight(&self) -> usize {
+        self.frames
+            .iter()
+            .filter(|f| matches!(f.state, State::Asking(_)))
+            .count()
     }
 
-    /// Feeds what came of the last [`Action::Send`].
+    /// The first action.
+    pub fn start(&mut self, now: Instant, ctx: &mut Context<'_>) -> Action {
+        self.poll(now, ctx)
+    }
+
+    /// The next action: after [`Action::Send`], call again until the walk
+    /// asks to [`Action::Wait`].
+    pub fn poll(&mut self, now: Instant, ctx: &mut Context<'_>) -> Action {
+        loop {
+            // Checked before taken: moving the (large) empty value out on
+            // every call showed in the cold-cache profile.
+            if self.outcome.is_some()
+                && let Some(outcome) = self.outcome.take()
+            {
+                return match outcome {
+                    Ok(answer) => Action::Done(answer),
+                    Err(error) => Action::Fail(error),
+                };
+            }
+            if let Some(out) = self.outbox.pop_front() {
+                return Action::Send(out);
+            }
+            if self.frames.is_empty() {
+                return Action::Settled;
+            }
+            if now >= self.deadline {
+                self.abort(ResolveError::Deadline {
+                    after: self.settings.limits.deadline,
+                });
+                continue;
+            }
+            let ready = self
+                .frames
+                .iter()
+                .find(|f| matches!(f.state, State::Ready))
+                .map(|f| f.id);
+            if let Some(fid) = ready {
+                self.step(fid, now, ctx);
+            } else if self.in_flight() > 0 {
+                return Action::Wait;
+            } else {
+                // Frames waiting with nothing in flight: the cycle checks of
+                // NS lookups rule it out; end rather than hang.
+                self.abort(ResolveError::Abandoned);
+            }
+        }
+    }
+
+    /// Feeds what came of query `id`.
     pub fn on_exchange(
         &mut self,
+        id: QueryId,
         exchange: Exchange,
         now: Instant,
         ctx: &mut Context<'_>,
     ) -> Action {
-        self.record = true;
-        self.on_outcome(exchange, now, ctx)
+        self.dispatch(id, exchange, true, now, ctx);
+        self.poll(now, ctx)
     }
 
     /// Feeds the outcome of an identical query another walk sent for
-    /// this one: handled like [`Walk::on_exchange`], but what it says
+    /// query `id`: handled like [`Walk::on_exchange`], but what it says
     /// about the server (RTT, timeout, lameness, quirks) is left to the
     /// walk that sent it, so one exchange counts once.
     pub fn on_shared_exchange(
         &mut self,
+        id: QueryId,
         exchange: Exchange,
         now: Instant,
         ctx: &mut Context<'_>,
     ) -> Action {
-        self.record = false;
-        let action = self.on_outcome(exchange, now, ctx);
-        self.record = true;
-        action
+        self.dispatch(id, exchange, false, now, ctx);
+        self.poll(now, ctx)
     }
 
-    fn on_outcome(&mut self, exchange: Exchange, now: Instant, ctx: &mut Context<'_>) -> Action {
-        let Some(sent) = self.in_flight.take() else {
-            return self.advance(now, ctx);
+    /// Takes back query `id`, left unsent while a query for the same name
+    /// to the same server was answered: a referral it brought is entered,
+    /// then the walk goes on.
+    pub fn on_withdrawn(&mut self, id: QueryId, now: Instant, ctx: &mut Context<'_>) -> Action {
+        let waiting: Vec<u32> = self
+            .frames
+            .iter()
+            .filter(|f| matches!(&f.state, State::Asking(s) | State::Sharing(s) if s.out.id == id))
+            .map(|f| f.id)
+            .collect();
+        for fid in waiting {
+            let Some(frame) = self.frame_mut(fid) else {
+                continue;
+            };
+            let (own, sent) = match std::mem::replace(&mut frame.state, State::Ready) {
+                State::Asking(sent) => (true, sent),
+                State::Sharing(sent) => (false, sent),
+                other => {
+                    frame.state = other;
+                    continue;
+                }
+            };
+            frame.withdrawn = true;
+            if let Some(i) = frame.tried.iter().rposition(|&s| s == sent.out.server) {
+                frame.tried.remove(i);
+            }
+            let at_sent_zone = frame.cut.as_ref().is_some_and(|c| c.zone == sent.zone);
+            let closest = ctx.delegations.closest_cut(&cut_search_name(frame), now);
+            if at_sent_zone && closest.zone.num_labels() > sent.zone.num_labels() {
+                frame.enter_cut(closest);
+            }
+            if own {
+                self.queries = self.queries.saturating_sub(1);
+            }
+        }
+        self.poll(now, ctx)
+    }
+
+    /// Hands the outcome of query `id` to the frame that sent it and to
+    /// the frames sharing it.
+    fn dispatch(
+        &mut self,
+        id: QueryId,
+        exchange: Exchange,
+        own: bool,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) {
+        let Some(owner) = self
+            .frames
+            .iter_mut()
+            .find(|f| matches!(&f.state, State::Asking(s) if s.out.id == id))
+        else {
+            // Already ended (the walk was cut short).
+            return;
         };
+        let owner_id = owner.id;
+        let State::Asking(sent) = std::mem::replace(&mut owner.state, State::Ready) else {
+            return;
+        };
+        let sharers: Vec<u32> = self
+            .frames
+            .iter()
+            .filter(|f| matches!(&f.state, State::Sharing(s) if s.out.id == id))
+            .map(|f| f.id)
+            .collect();
+        let for_sharers = (!sharers.is_empty()).then(|| exchange.clone());
+        self.record = own;
+        self.on_outcome(owner_id, &sent, exchange, now, ctx);
+        // A resend of the question (over TCP, without EDNS) is theirs too.
+        let resent = self.frame(owner_id).and_then(|f| match &f.state {
+            State::Asking(s)
+                if s.out.server == sent.out.server && s.out.question == sent.out.question =>
+            {
+                Some(s.clone())
+            }
+            _ => None,
+        });
+        if let Some(exchange) = for_sharers {
+            for fid in sharers {
+                let Some(frame) = self.frame_mut(fid) else {
+                    continue;
+                };
+                if let Some(resent) = &resent {
+                    frame.state = State::Sharing(resent.clone());
+                    continue;
+                }
+                frame.state = State::Ready;
+                self.record = false;
+                self.on_outcome(fid, &sent, exchange.clone(), now, ctx);
+            }
+        }
+        self.record = true;
+    }
+
+    fn on_outcome(
+        &mut self,
+        fid: u32,
+        sent: &InFlight,
+        exchange: Exchange,
+        now: Instant,
+        ctx: &mut Context<'_>,
+    ) {
         let server = sent.out.server;
         let record = self.record;
         match exchange {
@@ -228,7 +430,7 @@ impl Walk {
                     ctx.servers.record_case_mismatch(server);
                 }
                 if ctx.servers.flags(server).no_case
-                    && let Some(frame) = self.stack.last_mut()
+                    && let Some(frame) = self.frame_mut(fid)
                 {
                     // Fallback engaged: the server may be asked again
                     // without 0x20.
@@ -240,76 +442,52 @@ impl Walk {
                     ctx.servers.record_rtt(server, rtt, now);
                 }
                 if message.metadata.truncation && sent.out.protocol == Protocol::Udp {
-                    return self.resend(sent, |o| o.protocol = Protocol::Tcp);
-                }
-                if message.metadata.response_code == ResponseCode::FormErr && sent.out.edns {
+                    self.resend(fid, sent, |o| o.protocol = Protocol::Tcp);
+                } else if message.metadata.response_code == ResponseCode::FormErr && sent.out.edns {
                     if record {
                         ctx.servers.record_no_edns(server);
                     }
-                    return self.resend(sent, |o| o.edns = false);
-                }
-                return self.on_reply(&sent, &message, now, ctx);
-            }
-        }
-        self.advance(now, ctx)
-    }
-
-    /// Takes back the last [`Action::Send`], left unsent while a query
-    /// for the same name to the same server was answered: a referral it
-    /// brought is entered, then the walk goes on.
-    pub fn on_withdrawn(&mut self, now: Instant, ctx: &mut Context<'_>) -> Action {
-        if let Some(sent) = self.in_flight.take() {
-            self.queries = self.queries.saturating_sub(1);
-            if let Some(frame) = self.stack.last_mut() {
-                if let Some(i) = frame.tried.iter().rposition(|&s| s == sent.out.server) {
-                    frame.tried.remove(i);
-                }
-                let at_sent_zone = frame.cut.as_ref().is_some_and(|c| c.zone == sent.zone);
-                let closest = ctx.delegations.closest_cut(&cut_search_name(frame), now);
-                if at_sent_zone && closest.zone.num_labels() > sent.zone.num_labels() {
-                    frame.enter_cut(closest);
+                    self.resend(fid, sent, |o| o.edns = false);
+                } else {
+                    self.on_reply(fid, sent, &message, now, ctx);
                 }
             }
         }
-        self.advance(now, ctx)
     }
 
-    fn record_lame(&self, zone: &Name, server: SocketAddr, now: Instant, ctx: &mut Context<'_>) {
-        if self.record {
-            ctx.servers.record_lame(zone, server, now);
-        }
-    }
-
-    fn resend(&mut self, mut sent: InFlight, change: impl FnOnce(&mut Outgoing)) -> Action {
+    fn resend(&mut self, fid: u32, sent: &InFlight, change: impl FnOnce(&mut Outgoing)) {
         if self.queries >= self.settings.limits.max_queries {
-            return Action::Fail(ResolveError::QueryCap {
+            self.abort(ResolveError::QueryCap {
                 limit: self.settings.limits.max_queries,
             });
+            return;
         }
         self.queries += 1;
-        change(&mut sent.out);
-        let action = Action::Send(sent.out.clone());
-        self.in_flight = Some(sent);
-        action
+        let mut out = sent.out.clone();
+        change(&mut out);
+        out.id = self.new_query_id();
+        if let Some(frame) = self.frame_mut(fid) {
+            frame.state = State::Asking(InFlight {
+                out: out.clone(),
+                zone: sent.zone.clone(),
+            });
+            self.outbox.push_back(out);
+        }
     }
 
-    /// Picks the next query, or ends the walk.
-    fn advance(&mut self, now: Instant, ctx: &mut Context<'_>) -> Action {
+    /// Takes the next step of ready frame `fid`: an answer from the RRset
+    /// store, a query, an NS lookup, or its end.
+    fn step(&mut self, fid: u32, now: Instant, ctx: &mut Context<'_>) {
+        let settings = self.settings;
         loop {
-            if now >= self.deadline {
-                return Action::Fail(ResolveError::Deadline {
-                    after: self.settings.limits.deadline,
-                });
+            let Some(frame) = self.frame(fid) else {
+                return;
+            };
+            if frame.cut.is_none() && self.answer_from_store(fid, now, ctx) {
+                return;
             }
-            if self.stack.last().is_some_and(|f| f.cut.is_none())
-                && let Some(action) = self.answer_from_store(now, ctx)
-            {
-                return action;
-            }
-            let depth = self.stack.len();
-            let settings = self.settings;
-            let Some(frame) = self.stack.last_mut() else {
-                return Action::Fail(ResolveError::Abandoned);
+            let Some(frame) = self.frame_mut(fid) else {
+                return;
             };
             let cut = if let Some(cut) = &frame.cut {
                 cut.clone()
@@ -323,10 +501,8 @@ impl Walk {
                 let error = ResolveError::NoReachableAuthority {
                     zone: cut.zone.to_string(),
                 };
-                if let Some(action) = self.fail_frame(error) {
-                    return action;
-                }
-                continue;
+                self.fail_frame(fid, error, now, ctx);
+                return;
             }
             let addresses: Vec<SocketAddr> = cut
                 .servers
@@ -351,37 +527,13 @@ impl Walk {
                     .collect();
             }
             if let Some(server) = ctx.servers.select(&cut.zone, &candidates, now) {
-                if self.queries >= settings.limits.max_queries {
-                    return Action::Fail(ResolveError::QueryCap {
-                        limit: settings.limits.max_queries,
-                    });
-                }
-                self.queries += 1;
-                frame.tried.push(server);
-                let (name, qtype) = frame.asked(settings.qname_minimisation);
-                let flags = ctx.servers.flags(server);
-                let timeout = ctx
-                    .servers
-                    .timeout(server)
-                    .min(self.deadline.saturating_duration_since(now));
-                let out = Outgoing {
-                    server,
-                    question: Question::new(name, qtype),
-                    protocol: Protocol::Udp,
-                    edns: !flags.no_edns,
-                    randomize_case: settings.randomize_case && !flags.no_case,
-                    timeout,
-                };
-                self.in_flight = Some(InFlight {
-                    out: out.clone(),
-                    zone: cut.zone.clone(),
-                });
-                return Action::Send(out);
+                self.ask(fid, server, cut.zone, now, ctx);
+                return;
             }
-            match self.next_ns_lookup(&cut, depth, now, ctx) {
-                NsStep::Filled => {}
-                NsStep::Pushed(frame) => self.stack.push(*frame),
-                NsStep::Exhausted(error) => {
+            match self.next_ns_lookup(fid, &cut, now, ctx) {
+                ns::NsStep::Filled => {}
+                ns::NsStep::Waiting => return,
+                ns::NsStep::Exhausted(error) => {
                     if matches!(
                         error,
                         ResolveError::NoReachableAuthority { .. }
@@ -389,539 +541,187 @@ impl Walk {
                     ) {
                         ctx.servers.record_zone_failure(&cut.zone, now);
                     }
-                    if let Some(action) = self.fail_frame(error) {
-                        return action;
-                    }
+                    self.fail_frame(fid, error, now, ctx);
+                    return;
                 }
             }
         }
     }
 
-    /// Finds addresses for one NS of `cut` with none: from the store, or
-    /// by a nested lookup.
-    fn next_ns_lookup(
+    /// Asks `server` of `zone` the frame's next question, or shares the
+    /// outcome of an identical query in flight.
+    fn ask(
         &mut self,
-        cut: &Cut,
-        depth: usize,
+        fid: u32,
+        server: SocketAddr,
+        zone: Name,
         now: Instant,
         ctx: &mut Context<'_>,
-    ) -> NsStep {
+    ) {
         let settings = self.settings;
-        let resolving: Vec<Name> = self
-            .stack
-            .iter()
-            .filter_map(|f| match &f.purpose {
-                Purpose::NsAddress { ns } => Some(ns.clone()),
-                Purpose::Client => None,
-            })
-            .collect();
-        let Some(frame) = self.stack.last_mut() else {
-            return NsStep::Exhausted(ResolveError::Abandoned);
+        let flags = ctx.servers.flags(server);
+        let edns = !flags.no_edns;
+        let Some(frame) = self.frame_mut(fid) else {
+            return;
         };
-        let pending: Vec<Name> = cut
-            .servers
-            .iter()
-            .filter(|s| {
-                !s.addrs
-                    .iter()
-                    .any(|&a| may_query(a, settings.allow_loopback, settings.ipv6))
+        frame.tried.push(server);
+        let withdrawn = std::mem::take(&mut frame.withdrawn);
+        let (name, qtype) = frame.asked(settings.qname_minimisation);
+        let question = Question::new(name, qtype);
+        let identical = self
+            .asking(|s| {
+                s.out.server == server
+                    && s.out.question == question
+                    && s.out.edns == edns
+                    && s.zone == zone
             })
-            .map(|s| s.name.clone())
-            .filter(|n| !frame.ns_failed.contains(n))
-            .collect();
-        for ns in pending {
-            if let Some(addrs) = ctx.delegations.addresses(&ns, now) {
-                fill(frame, &ns, addrs);
-                return NsStep::Filled;
+            .cloned();
+        if let Some(sent) = identical {
+            if let Some(frame) = self.frame_mut(fid) {
+                frame.state = State::Sharing(sent);
             }
-            if let Some((addrs, ttl)) = ctx
-                .rrsets
-                .and_then(|store| cached_addresses(store, &ns, settings.ipv6, now))
-            {
-                ctx.delegations.insert_addresses(&ns, &addrs, ttl, now);
-                fill(frame, &ns, addrs);
-                return NsStep::Filled;
-            }
-            // In-bailiwick without glue cannot be resolved through the
-            // zone it names; a name already being looked up is a cycle.
-            if cut.zone.zone_of(&ns) || resolving.contains(&ns) {
-                frame.ns_failed.push(ns);
-                continue;
-            }
-            if frame.ns_fetches >= settings.limits.max_ns_fetches_per_referral {
-                break;
-            }
-            if depth > usize::from(settings.limits.max_dependency_depth) {
-                return NsStep::Exhausted(ResolveError::DependencyTooDeep {
-                    limit: settings.limits.max_dependency_depth,
-                    ns: ns.to_string(),
-                });
-            }
-            frame.ns_fetches += 1;
-            return NsStep::Pushed(Box::new(Frame::new(
-                Purpose::NsAddress { ns: ns.clone() },
-                ns,
-                RecordType::A,
-            )));
+            return;
         }
-        let any_address = cut.servers.iter().any(|s| !s.addrs.is_empty());
-        NsStep::Exhausted(if any_address {
-            ResolveError::NoReachableAuthority {
-                zone: cut.zone.to_string(),
-            }
-        } else {
-            ResolveError::NoServerAddress {
-                zone: cut.zone.to_string(),
-                fetched: frame.ns_fetches,
-            }
+        if self.queries >= settings.limits.max_queries {
+            self.abort(ResolveError::QueryCap {
+                limit: settings.limits.max_queries,
+            });
+            return;
+        }
+        let same_name = self
+            .asking(|s| s.out.server == server && s.out.question.name == question.name)
+            .is_some();
+        self.queries += 1;
+        let out = Outgoing {
+            id: self.new_query_id(),
+            server,
+            question,
+            protocol: Protocol::Udp,
+            edns,
+            randomize_case: settings.randomize_case && !flags.no_case,
+            timeout: ctx
+                .servers
+                .timeout(server)
+                .min(self.deadline.saturating_duration_since(now)),
+            may_wait: !withdrawn && !same_name,
+        };
+        if let Some(frame) = self.frame_mut(fid) {
+            frame.state = State::Asking(InFlight {
+                out: out.clone(),
+                zone,
+            });
+        }
+        self.outbox.push_back(out);
+    }
+
+    /// The query in flight that satisfies `matches`, if any.
+    fn asking(&self, matches: impl Fn(&InFlight) -> bool) -> Option<&InFlight> {
+        self.frames.iter().find_map(|f| match &f.state {
+            State::Asking(s) if matches(s) => Some(s),
+            _ => None,
         })
     }
 
-    /// Answers the top frame, just started or restarted at a chain
-    /// target, from the RRset store where it holds data the frame may use
-    /// (authoritative answers for the client's question; answers at rank
-    /// [`Rank::Authority`] or above for NS addresses), following cached
-    /// CNAMEs. Returns `None` where the frame must go upstream, its cut
-    /// then entered.
-    fn answer_from_store(&mut self, now: Instant, ctx: &mut Context<'_>) -> Option<Action> {
-        let store = ctx.rrsets?;
-        let limits = self.settings.limits;
-        loop {
-            let frame = self.stack.last_mut()?;
-            let search = cut_search_name(frame);
-            let cut = ctx.delegations.closest_cut(&search, now);
-            let zone = cut.zone.clone();
-            let least = match frame.purpose {
-                Purpose::Client => Rank::AuthoritativeAnswer,
-                Purpose::NsAddress { .. } => Rank::Authority,
-            };
-            let usable = |c: &CachedRrset| {
-                c.rank >= least && !wildcard_expanded(c) && served_by(c, &zone, &search, store, now)
-            };
-            if cacheable(frame.qtype) {
-                if let Some(hit) = store.lookup(&frame.qname, frame.qtype, now).filter(usable) {
-                    let mut data = hit.records;
-                    data.extend(hit.rrsigs);
-                    return Some(self.finish(ResponseCode::NoError, data, &[], &zone, now, ctx));
-                }
-                let link = (frame.qtype != RecordType::CNAME)
-                    .then(|| store.lookup(&frame.qname, RecordType::CNAME, now))
-                    .flatten()
-                    .filter(usable);
-                let target = link.as_ref().and_then(|l| match l.records.as_slice() {
-                    [
-                        Record {
-                            data: RData::CNAME(c),
-                            ..
-                        },
-                    ] => Some(c.0.to_lowercase()),
-                    _ => None,
-                });
-                if let (Some(link), Some(target)) = (link, target) {
-                    if frame.seen.contains(&target) {
-                        let error = ResolveError::ChainLoop {
-                            name: target.to_string(),
-                        };
-                        return Some(self.fail_or_advance(error, now, ctx));
-                    }
-                    frame.seen.push(target.clone());
-                    if frame.seen.len() > usize::from(limits.max_cname_hops) {
-                        let error = ResolveError::ChainTooLong {
-                            limit: limits.max_cname_hops,
-                            name: target.to_string(),
-                        };
-                        return Some(self.fail_or_advance(error, now, ctx));
-                    }
-                    frame.links.extend(link.records);
-                    frame.links.extend(link.rrsigs);
-                    frame.restart_at(target);
-                    continue;
-                }
-            }
-            frame.enter_cut(cut);
-            return None;
+    fn new_query_id(&mut self) -> QueryId {
+        let id = QueryId(self.next_query);
+        self.next_query = self.next_query.wrapping_add(1);
+        id
+    }
+
+    fn frame(&self, fid: u32) -> Option<&Frame> {
+        self.frames.iter().find(|f| f.id == fid)
+    }
+
+    fn frame_mut(&mut self, fid: u32) -> Option<&mut Frame> {
+        self.frames.iter_mut().find(|f| f.id == fid)
+    }
+
+    fn remove(&mut self, fid: u32) -> Option<Frame> {
+        let i = self.frames.iter().position(|f| f.id == fid)?;
+        Some(self.frames.remove(i))
+    }
+
+    /// Records the outcome, once.
+    fn conclude(&mut self, outcome: Result<Answer, ResolveError>) {
+        if !self.concluded {
+            self.concluded = true;
+            self.outcome = Some(outcome);
         }
     }
 
-    /// Ends the top frame with `error`: the walk fails if it is the
-    /// client's frame or the error is global; an NS lookup just fails.
-    fn fail_frame(&mut self, error: ResolveError) -> Option<Action> {
-        if self.stack.len() <= 1 || error.is_global() {
-            return Some(Action::Fail(error));
-        }
-        let frame = self.stack.pop()?;
-        if let (Purpose::NsAddress { ns }, Some(parent)) = (frame.purpose, self.stack.last_mut()) {
-            parent.ns_failed.push(ns);
-        }
-        None
+    /// Ends every frame: a cap of the whole question was hit.
+    fn abort(&mut self, error: ResolveError) {
+        self.frames.clear();
+        self.outbox.clear();
+        self.conclude(Err(error));
     }
 
-    fn on_reply(
-        &mut self,
-        sent: &InFlight,
-        message: &Message,
-        now: Instant,
-        ctx: &mut Context<'_>,
-    ) -> Action {
-        let asked = &sent.out.question;
-        let scrubbed = scrub(message, &sent.zone, &asked.name);
-        let mode = self.settings.qname_minimisation;
-        let server = sent.out.server;
-        let Some(frame) = self.stack.last_mut() else {
-            return Action::Fail(ResolveError::Abandoned);
+    /// Ends frame `fid` with `error`: the walk fails if it is the client's
+    /// frame or the error is global; an NS lookup just fails.
+    fn fail_frame(&mut self, fid: u32, error: ResolveError, now: Instant, ctx: &mut Context<'_>) {
+        if error.is_global() {
+            self.abort(error);
+            return;
+        }
+        let Some(frame) = self.remove(fid) else {
+            return;
         };
-        let minimised = asked.name.num_labels() < frame.qname.num_labels();
-        let kind = classify(&scrubbed);
-        if !matches!(kind, Kind::Lame(_)) {
-            ctx.servers.record_zone_success(&sent.zone);
-            // A shared reply is stored by the walk that sent it.
-            if self.record
-                && let Some(store) = ctx.rrsets
-            {
-                store.store(&scrubbed, now);
-            }
+        match frame.purpose {
+            Purpose::Client => self.conclude(Err(error)),
+            Purpose::NsAddress { ns } => self.lookup_ended(&ns, Vec::new(), 0, now, ctx),
         }
-        match kind {
-            Kind::Lame(_) if minimised && mode == QnameMinimisation::Relaxed => {
-                // RFC 9156 §2.3: a server broken for hidden names gets the
-                // full name before it is called lame.
-                frame.minimise_off = true;
-                frame.tried.retain(|&s| s != server);
-            }
-            Kind::Lame(_) => self.record_lame(&sent.zone, server, now, ctx),
-            Kind::Referral { child, ns, ttl } => {
-                return self.on_referral(sent, &scrubbed, child, ns, ttl, now, ctx);
-            }
-            Kind::Nxdomain if minimised => {
-                if mode == QnameMinimisation::Strict {
-                    // RFC 8020: nothing exists below an NXDOMAIN.
-                    return self.finish(
-                        ResponseCode::NXDomain,
-                        Vec::new(),
-                        &scrubbed.authority,
-                        &sent.zone,
-                        now,
-                        ctx,
-                    );
-                }
-                frame.minimise_off = true;
-                frame.tried.retain(|&s| s != server);
-            }
-            Kind::Nodata | Kind::Answer if minimised => {
-                // Not a zone cut: ask a longer name, preferably here again.
-                frame.extend_minimisation();
-                frame.tried.retain(|&s| s != server);
-            }
-            Kind::Nxdomain => {
-                return self.finish(
-                    ResponseCode::NXDomain,
-                    Vec::new(),
-                    &scrubbed.authority,
-                    &sent.zone,
-                    now,
-                    ctx,
-                );
-            }
-            Kind::Nodata => {
-                return self.finish(
-                    ResponseCode::NoError,
-                    Vec::new(),
-                    &scrubbed.authority,
-                    &sent.zone,
-                    now,
-                    ctx,
-                );
-            }
-            Kind::Answer => return self.on_answer(sent, &scrubbed, now, ctx),
-        }
-        self.advance(now, ctx)
     }
 
+    /// Frame `fid` is answered: the client's ends the walk's question; an
+    /// NS lookup hands its addresses to the frames that need them.
+    // The parts of an answer, then the walk's usual frame, time, stores.
     #[allow(clippy::too_many_arguments)]
-    fn on_referral(
-        &mut self,
-        sent: &InFlight,
-        scrubbed: &Scrubbed,
-        child: Name,
-        ns: Vec<Name>,
-        ttl: u32,
-        now: Instant,
-        ctx: &mut Context<'_>,
-    ) -> Action {
-        let limit = self.settings.limits.max_delegation_depth;
-        let is_client = self.stack.len() == 1;
-        let Some(frame) = self.stack.last_mut() else {
-            return Action::Fail(ResolveError::Abandoned);
-        };
-        frame.depth += 1;
-        if frame.depth > limit {
-            let error = ResolveError::DelegationTooDeep {
-                limit,
-                zone: child.to_string(),
-            };
-            return match self.fail_frame(error) {
-                Some(action) => action,
-                None => self.advance(now, ctx),
-            };
-        }
-        let servers = ns
-            .into_iter()
-            .map(|name| {
-                let addrs = glue_for(&scrubbed.glue, &name);
-                NsServer { name, addrs }
-            })
-            .collect();
-        let cut = Cut {
-            zone: child.clone(),
-            servers,
-        };
-        ctx.delegations.insert_cut(&cut, ttl, now);
-        if is_client {
-            self.cuts.push(CutProof {
-                parent: sent.zone.clone(),
-                child,
-                records: cut_proof_records(scrubbed),
-            });
-        }
-        frame.enter_cut(cut);
-        self.advance(now, ctx)
-    }
-
-    fn on_answer(
-        &mut self,
-        sent: &InFlight,
-        scrubbed: &Scrubbed,
-        now: Instant,
-        ctx: &mut Context<'_>,
-    ) -> Action {
-        let limits = self.settings.limits;
-        let Some(frame) = self.stack.last_mut() else {
-            return Action::Fail(ResolveError::Abandoned);
-        };
-        let chain = follow_chain(&scrubbed.answers, &sent.out.question.name, frame.qtype);
-        if chain.overflow {
-            let error = ResolveError::DnameOverflow {
-                name: frame.qname.to_string(),
-            };
-            return self.fail_or_advance(error, now, ctx);
-        }
-        frame.links.extend(chain.links);
-        for name in &chain.reached {
-            if frame.seen.contains(name) {
-                let error = ResolveError::ChainLoop {
-                    name: name.to_string(),
-                };
-                return self.fail_or_advance(error, now, ctx);
-            }
-            frame.seen.push(name.clone());
-            if frame.seen.len() > usize::from(limits.max_cname_hops) {
-                let error = ResolveError::ChainTooLong {
-                    limit: limits.max_cname_hops,
-                    name: name.to_string(),
-                };
-                return self.fail_or_advance(error, now, ctx);
-            }
-        }
-        if !chain.data.is_empty() {
-            return self.finish(
-                ResponseCode::NoError,
-                chain.data,
-                &scrubbed.authority,
-                &sent.zone,
-                now,
-                ctx,
-            );
-        }
-        let Some(end) = chain.end else {
-            // Only RRSIGs or other types at the name: not an answer.
-            self.record_lame(&sent.zone, sent.out.server, now, ctx);
-            return self.advance(now, ctx);
-        };
-        let in_zone = sent.zone.zone_of(&end);
-        if in_zone && scrubbed.rcode == ResponseCode::NXDomain {
-            return self.finish(
-                ResponseCode::NXDomain,
-                Vec::new(),
-                &scrubbed.authority,
-                &sent.zone,
-                now,
-                ctx,
-            );
-        }
-        let soa = scrubbed
-            .authority
-            .iter()
-            .any(|r| r.record_type() == RecordType::SOA);
-        if in_zone && soa {
-            return self.finish(
-                ResponseCode::NoError,
-                Vec::new(),
-                &scrubbed.authority,
-                &sent.zone,
-                now,
-                ctx,
-            );
-        }
-        // A link expanded from a wildcard is proven by this reply's
-        // NSEC/NSEC3 only; the final reply's authority replaces it.
-        frame
-            .link_proofs
-            .extend(scrubbed.authority.iter().filter(|r| is_denial(r)).cloned());
-        frame.restart_at(end);
-        self.advance(now, ctx)
-    }
-
-    fn fail_or_advance(
-        &mut self,
-        error: ResolveError,
-        now: Instant,
-        ctx: &mut Context<'_>,
-    ) -> Action {
-        match self.fail_frame(error) {
-            Some(action) => action,
-            None => self.advance(now, ctx),
-        }
-    }
-
-    /// The top frame is answered: the walk ends, or an NS lookup feeds
-    /// its addresses to the frame below and the walk goes on.
     fn finish(
         &mut self,
+        fid: u32,
         rcode: ResponseCode,
         data: Vec<Record>,
         authority: &[Record],
         zone: &Name,
         now: Instant,
         ctx: &mut Context<'_>,
-    ) -> Action {
-        let Some(mut frame) = self.stack.pop() else {
-            return Action::Fail(ResolveError::Abandoned);
+    ) {
+        let Some(mut frame) = self.remove(fid) else {
+            return;
         };
         match frame.purpose {
             Purpose::Client => {
                 let mut answers = std::mem::take(&mut frame.links);
-                let link_proofs = std::mem::take(&mut frame.link_proofs);
                 answers.extend(data);
                 let authority = authority
                     .iter()
                     .filter(|r| r.record_type() != RecordType::NS)
                     .cloned()
                     .collect();
-                Action::Done(Answer {
+                let answer = Answer {
                     question: self.question.clone(),
                     rcode,
                     answers,
                     authority,
-                    link_proofs,
+                    link_proofs: std::mem::take(&mut frame.link_proofs),
                     zone: zone.clone(),
                     cuts: std::mem::take(&mut self.cuts),
                     queries: self.queries,
-                })
+                };
+                self.conclude(Ok(answer));
             }
             Purpose::NsAddress { ns } => {
-                let mut ttl = u32::MAX;
-                let addrs: Vec<IpAddr> = data
-                    .iter()
-                    .filter_map(|r| {
-                        let addr = match &r.data {
-                            RData::A(a) => IpAddr::V4(a.0),
-                            RData::AAAA(a) => IpAddr::V6(a.0),
-                            _ => return None,
-                        };
-                        ttl = ttl.min(r.ttl);
-                        Some(addr)
-                    })
-                    .collect();
-                if !addrs.is_empty() {
-                    ctx.delegations.insert_addresses(&ns, &addrs, ttl, now);
-                }
-                if let Some(parent) = self.stack.last_mut() {
-                    if addrs.is_empty() {
-                        parent.ns_failed.push(ns);
-                    } else {
-                        fill(parent, &ns, addrs);
-                    }
-                }
-                self.advance(now, ctx)
+                let (addrs, ttl) = ns::addresses_in(&data);
+                self.lookup_ended(&ns, addrs, ttl, now, ctx);
             }
         }
     }
-}
 
-/// Whether answers of `qtype` may come from the RRset store: not the
-/// meta types, which are no RRset, and not DNSKEY: the trust-anchor
-/// probe (RFC 5011 §2.3) must see the zone's current key set, and the
-/// validator keeps its own key cache.
-fn cacheable(qtype: RecordType) -> bool {
-    !matches!(
-        qtype,
-        RecordType::DNSKEY
-            | RecordType::ANY
-            | RecordType::AXFR
-            | RecordType::IXFR
-            | RecordType::OPT
-            | RecordType::RRSIG
-            | RecordType::SIG
-    )
-}
-
-/// Whether `zone`, the closest cut the delegation store knows for
-/// `search`, is the zone that served `cached`: the validator reads the
-/// zone of an unsigned answer from [`Answer::zone`]. A signed RRset must
-/// be signed by `zone`; for any RRset, no NS RRset may be cached at a
-/// name between `zone` and `search` (a deeper cut the delegation store
-/// has forgotten).
-fn served_by(
-    cached: &CachedRrset,
-    zone: &Name,
-    search: &Name,
-    store: &RrsetStore,
-    now: Instant,
-) -> bool {
-    if !cached.rrsigs.is_empty() && !signers(cached).contains(&zone.to_lowercase()) {
-        return false;
-    }
-    let mut at = search.clone();
-    while at.num_labels() > zone.num_labels() {
-        if store.lookup(&at, RecordType::NS, now).is_some() {
-            return false;
+    fn record_lame(&self, zone: &Name, server: SocketAddr, now: Instant, ctx: &mut Context<'_>) {
+        if self.record {
+            ctx.servers.record_lame(zone, server, now);
         }
-        at = at.base_name();
     }
-    true
-}
-
-/// Addresses of NS name `ns` from the RRset store: A (and AAAA when
-/// `ipv6`) from answers at rank [`Rank::Authority`] or above, with their
-/// smallest TTL. Glue is used only with its referral, through the cut.
-fn cached_addresses(
-    store: &RrsetStore,
-    ns: &Name,
-    ipv6: bool,
-    now: Instant,
-) -> Option<(Vec<IpAddr>, u32)> {
-    let types: &[RecordType] = if ipv6 {
-        &[RecordType::A, RecordType::AAAA]
-    } else {
-        &[RecordType::A]
-    };
-    let mut ttl = u32::MAX;
-    let mut addrs = Vec::new();
-    for &rtype in types {
-        let Some(hit) = store
-            .lookup(ns, rtype, now)
-            .filter(|c| c.rank >= Rank::Authority)
-        else {
-            continue;
-        };
-        ttl = ttl.min(hit.ttl);
-        addrs.extend(hit.records.iter().filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-            _ => None,
-        }));
-    }
-    (!addrs.is_empty()).then_some((addrs, ttl))
 }
 
 /// The name whose closest cut a frame starts from: DS is the parent's
@@ -932,42 +732,4 @@ fn cut_search_name(frame: &Frame) -> Name {
     } else {
         frame.qname.clone()
     }
-}
-
-enum NsStep {
-    Filled,
-    Pushed(Box<Frame>),
-    Exhausted(ResolveError),
-}
-
-/// Whether `record` is an NSEC or NSEC3, or an RRSIG over one.
-fn is_denial(record: &Record) -> bool {
-    let denial = |t: RecordType| matches!(t, RecordType::NSEC | RecordType::NSEC3);
-    match &record.data {
-        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => denial(sig.input().type_covered),
-        _ => denial(record.record_type()),
-    }
-}
-
-/// Puts `addrs` on NS `ns` of the frame's cut.
-fn fill(frame: &mut Frame, ns: &Name, addrs: Vec<IpAddr>) {
-    if let Some(server) = frame
-        .cut
-        .as_mut()
-        .and_then(|c| c.servers.iter_mut().find(|s| s.name == *ns))
-    {
-        server.addrs = addrs;
-    }
-}
-
-/// The glue addresses of `ns` in a scrubbed referral.
-fn glue_for(glue: &[Record], ns: &Name) -> Vec<IpAddr> {
-    glue.iter()
-        .filter(|r| r.name == *ns)
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-            _ => None,
-        })
-        .collect()
 }

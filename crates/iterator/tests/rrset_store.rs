@@ -2,154 +2,50 @@
 //! each query logged, so a test asserts what went upstream and what was
 //! answered from the RRsets earlier replies taught.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+mod common;
+mod scripted;
 
-use anchorage_cache::{CacheLimits, Rank};
-use anchorage_iterator::config::{Config, Limits, QnameMinimisation};
-use anchorage_iterator::delegation::DelegationCache;
-use anchorage_iterator::infra::InfraCache;
-use anchorage_iterator::rrsets::RrsetStore;
-use anchorage_iterator::walk::{Context, WalkSettings};
-use anchorage_iterator::{
-    Action, Answer, Exchange, Outgoing, Question, ResolveError, RootHints, Walk,
-};
-use anchorage_wire::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use std::time::Duration;
+
+use anchorage_cache::Rank;
+use anchorage_iterator::config::Limits;
+use anchorage_iterator::{Answer, ResolveError};
+use anchorage_wire::proto::op::ResponseCode;
 use anchorage_wire::proto::rr::{Name, RData, RecordType};
-use anchorage_wire::text::parse_records;
+use common::records;
+use scripted::{World, addr, name, noerror, reply};
 
-/// Steps after which a scenario is a bug, not a slow walk.
-const MAX_STEPS: usize = 1_000;
-const PORT: u16 = 53;
-
-type Script = Box<dyn Fn(&Question) -> Option<Message>>;
-
-struct World {
-    servers: HashMap<SocketAddr, Script>,
-    delegations: DelegationCache,
-    infra: InfraCache,
-    rrsets: RrsetStore,
-    settings: WalkSettings,
-    now: Instant,
-    log: Vec<Outgoing>,
-}
-
-fn addr(last: u8) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, last], PORT))
-}
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap()
-}
-
-fn reply(q: &Question, aa: bool, an: &str, ns: &str, ad: &str) -> Message {
-    let mut m = Message::new(0, MessageType::Response, OpCode::Query);
-    m.add_query(Query::query(q.name.clone(), q.qtype));
-    m.metadata.response_code = ResponseCode::NoError;
-    m.metadata.authoritative = aa;
-    m.answers = parse_records(an).unwrap();
-    m.authorities = parse_records(ns).unwrap();
-    m.additionals = parse_records(ad).unwrap();
-    m
-}
-
-impl World {
-    /// Root on .1 delegates `example.` to ns.example (.2), `other.` to
-    /// ns.other (.3), and `third.` to ns.other without glue.
-    fn new() -> Self {
-        let hints = RootHints::parse(". 86400 IN NS root.\nroot. 86400 IN A 127.0.0.1\n").unwrap();
-        let config = Config {
-            hints: hints.clone(),
-            allow_loopback_upstreams: true,
-            upstream_port: PORT,
-            qname_minimisation: QnameMinimisation::Off,
-            limits: Limits {
-                explore_one_in: u32::MAX,
-                ..Limits::default()
-            },
-            ..Config::default()
+/// Root on .1 delegates `example.` to ns.example (.2), `other.` to
+/// ns.other (.3), and `third.` to ns.other without glue; IPv6 on.
+fn world() -> World {
+    let mut w = World::new(Limits::default()).with_store().with_ipv6();
+    w.serve(1, |q| {
+        let labels = q.name.num_labels();
+        let tld = q.name.trim_to(1.min(usize::from(labels)));
+        let referral = match tld.to_ascii().as_str() {
+            "example." => (
+                "example. 3600 IN NS ns.example.\n",
+                "ns.example. 3600 IN A 127.0.0.2\n",
+            ),
+            "other." => (
+                "other. 3600 IN NS ns.other.\n",
+                "ns.other. 3600 IN A 127.0.0.3\n",
+            ),
+            "third." => ("third. 3600 IN NS ns.other.\n", ""),
+            _ => return None,
         };
-        let now = Instant::now();
-        let mut w = Self {
-            servers: HashMap::new(),
-            delegations: DelegationCache::new(&hints, 1000),
-            infra: InfraCache::new(config.limits, 1000, 1),
-            rrsets: RrsetStore::new(CacheLimits::default(), now),
-            settings: WalkSettings::from(&config),
-            now,
-            log: Vec::new(),
+        Some(noerror(q, false, "", referral.0, referral.1))
+    });
+    w.serve(3, |q| {
+        let an = match (q.name.to_ascii().as_str(), q.qtype) {
+            ("www.other.", RecordType::A) => "www.other. 300 IN A 192.0.2.1\n",
+            ("ns.other.", RecordType::A) => "ns.other. 3600 IN A 127.0.0.3\n",
+            ("www.third.", RecordType::A) => "www.third. 300 IN A 192.0.2.3\n",
+            _ => "",
         };
-        w.serve(1, |q| {
-            let labels = q.name.num_labels();
-            let tld = q.name.trim_to(1.min(usize::from(labels)));
-            let referral = match tld.to_ascii().as_str() {
-                "example." => (
-                    "example. 3600 IN NS ns.example.\n",
-                    "ns.example. 3600 IN A 127.0.0.2\n",
-                ),
-                "other." => (
-                    "other. 3600 IN NS ns.other.\n",
-                    "ns.other. 3600 IN A 127.0.0.3\n",
-                ),
-                "third." => ("third. 3600 IN NS ns.other.\n", ""),
-                _ => return None,
-            };
-            Some(reply(q, false, "", referral.0, referral.1))
-        });
-        w.serve(3, |q| {
-            let an = match (q.name.to_ascii().as_str(), q.qtype) {
-                ("www.other.", RecordType::A) => "www.other. 300 IN A 192.0.2.1\n",
-                ("ns.other.", RecordType::A) => "ns.other. 3600 IN A 127.0.0.3\n",
-                ("www.third.", RecordType::A) => "www.third. 300 IN A 192.0.2.3\n",
-                _ => "",
-            };
-            Some(reply(q, true, an, "", ""))
-        });
-        w
-    }
-
-    fn serve(&mut self, last: u8, script: impl Fn(&Question) -> Option<Message> + 'static) {
-        self.servers.insert(addr(last), Box::new(script));
-    }
-
-    fn resolve(&mut self, text: &str, qtype: RecordType) -> Result<Answer, ResolveError> {
-        let q = Question::new(name(text), qtype);
-        let mut walk = Walk::new(q, self.settings, self.now);
-        let mut ctx = Context {
-            delegations: &mut self.delegations,
-            servers: &mut self.infra,
-            rrsets: Some(&self.rrsets),
-        };
-        let mut action = walk.start(self.now, &mut ctx);
-        for _ in 0..MAX_STEPS {
-            match action {
-                Action::Send(out) => {
-                    let exchange =
-                        match self.servers.get(&out.server).and_then(|s| s(&out.question)) {
-                            Some(message) => Exchange::Reply {
-                                message,
-                                rtt: Duration::from_millis(2),
-                            },
-                            None => Exchange::Timeout,
-                        };
-                    self.log.push(out);
-                    action = walk.on_exchange(exchange, self.now, &mut ctx);
-                }
-                Action::Done(answer) => return Ok(answer),
-                Action::Fail(error) => return Err(error),
-            }
-        }
-        panic!("walk did not end in {MAX_STEPS} steps");
-    }
-
-    /// Names and types asked upstream since the last call.
-    fn asked(&mut self) -> Vec<(String, RecordType)> {
-        self.log
-            .drain(..)
-            .map(|o| (o.question.name.to_ascii(), o.question.qtype))
-            .collect()
-    }
+        Some(noerror(q, true, an, "", ""))
+    });
+    w
 }
 
 fn addresses(answer: &Answer) -> Vec<String> {
@@ -171,7 +67,7 @@ fn serve_alias(w: &mut World, extra_answer: &'static str, ns: &'static str, ad: 
             }
             _ => String::new(),
         };
-        Some(reply(q, true, &an, ns, ad))
+        Some(noerror(q, true, &an, ns, ad))
     });
 }
 
@@ -181,7 +77,7 @@ fn asked_for(asked: &[(String, RecordType)], text: &str) -> usize {
 
 #[test]
 fn a_cname_into_another_zone_reuses_the_target_already_resolved() {
-    let mut w = World::new();
+    let mut w = world();
     serve_alias(&mut w, "", "", "");
     let www = w.resolve("www.other.", RecordType::A).unwrap();
     assert_eq!(addresses(&www), ["192.0.2.1"]);
@@ -207,7 +103,7 @@ fn a_cname_into_another_zone_reuses_the_target_already_resolved() {
 
 #[test]
 fn cached_rrsets_expire_by_their_ttl() {
-    let mut w = World::new();
+    let mut w = world();
     serve_alias(&mut w, "", "", "");
     w.resolve("www.other.", RecordType::A).unwrap();
     w.resolve("alias.example.", RecordType::A).unwrap();
@@ -225,7 +121,7 @@ fn cached_rrsets_expire_by_their_ttl() {
 
 #[test]
 fn out_of_bailiwick_records_never_reach_the_store() {
-    let mut w = World::new();
+    let mut w = world();
     // example.'s server tries to speak for other.: an address for the
     // CNAME target, an NS set and glue, all out of its zone.
     serve_alias(
@@ -241,7 +137,7 @@ fn out_of_bailiwick_records_never_reach_the_store() {
         "from other.'s own server"
     );
     let stored = w
-        .rrsets
+        .store()
         .lookup(&name("www.other."), RecordType::A, w.now)
         .unwrap();
     assert_eq!(stored.rank, Rank::AuthoritativeAnswer);
@@ -249,7 +145,7 @@ fn out_of_bailiwick_records_never_reach_the_store() {
         matches!(&stored.records[..], [r] if matches!(&r.data, RData::A(a) if a.0.octets() == [192, 0, 2, 1]))
     );
     assert!(
-        w.rrsets
+        w.store()
             .lookup(&name("other."), RecordType::NS, w.now)
             .is_none_or(|ns| {
                 ns.records
@@ -258,7 +154,7 @@ fn out_of_bailiwick_records_never_reach_the_store() {
             })
     );
     assert!(
-        w.rrsets
+        w.store()
             .lookup(&name("ns.evil."), RecordType::A, w.now)
             .is_none()
     );
@@ -266,7 +162,7 @@ fn out_of_bailiwick_records_never_reach_the_store() {
 
 #[test]
 fn authority_data_gives_way_to_an_authoritative_answer_and_not_the_reverse() {
-    let mut w = World::new();
+    let mut w = world();
     // NODATA replies carry example.'s SOA in the authority section; the
     // serial tells which reply the cached copy came from.
     w.serve(2, |q| {
@@ -274,9 +170,9 @@ fn authority_data_gives_way_to_an_authoritative_answer_and_not_the_reverse() {
             format!("example. 3600 IN SOA ns.example. host.example. {serial} 7200 900 86400 300\n")
         };
         Some(match (q.name.to_ascii().as_str(), q.qtype) {
-            ("example.", RecordType::SOA) => reply(q, true, &soa(2), "", ""),
-            ("late.example.", _) => reply(q, true, "", &soa(3), ""),
-            _ => reply(q, true, "", &soa(1), ""),
+            ("example.", RecordType::SOA) => noerror(q, true, &soa(2), "", ""),
+            ("late.example.", _) => noerror(q, true, "", &soa(3), ""),
+            _ => noerror(q, true, "", &soa(1), ""),
         })
     });
     let serial = |a: &Answer| {
@@ -290,7 +186,7 @@ fn authority_data_gives_way_to_an_authoritative_answer_and_not_the_reverse() {
     let nodata = w.resolve("early.example.", RecordType::TXT).unwrap();
     assert!(nodata.is_nodata());
     let cached = w
-        .rrsets
+        .store()
         .lookup(&name("example."), RecordType::SOA, w.now)
         .unwrap();
     assert_eq!(cached.rank, Rank::Authority);
@@ -304,7 +200,7 @@ fn authority_data_gives_way_to_an_authoritative_answer_and_not_the_reverse() {
     w.resolve("late.example.", RecordType::TXT).unwrap();
     w.asked();
     let cached = w
-        .rrsets
+        .store()
         .lookup(&name("example."), RecordType::SOA, w.now)
         .unwrap();
     assert_eq!(cached.rank, Rank::AuthoritativeAnswer);
@@ -315,7 +211,7 @@ fn authority_data_gives_way_to_an_authoritative_answer_and_not_the_reverse() {
 
 #[test]
 fn an_ns_address_taught_by_an_earlier_answer_is_not_asked_again() {
-    let mut w = World::new();
+    let mut w = world();
     let ns = w.resolve("ns.other.", RecordType::A).unwrap();
     assert_eq!(addresses(&ns), ["127.0.0.3"]);
     w.asked();
@@ -329,21 +225,102 @@ fn an_ns_address_taught_by_an_earlier_answer_is_not_asked_again() {
 
 #[test]
 fn glue_alone_does_not_answer_an_ns_address_lookup() {
-    let mut w = World::new();
+    let mut w = world();
     // The root's referral to other. carried ns.other.'s glue (rank
     // additional): it serves that referral only.
     w.resolve("www.other.", RecordType::A).unwrap();
     let glue = w
-        .rrsets
+        .store()
         .lookup(&name("ns.other."), RecordType::A, w.now)
         .unwrap();
     assert_eq!(glue.rank, Rank::Additional);
-    w.delegations = DelegationCache::new(
-        &RootHints::parse(". 86400 IN NS root.\nroot. 86400 IN A 127.0.0.1\n").unwrap(),
-        1000,
-    );
+    w.forget_delegations();
     w.asked();
     w.resolve("www.third.", RecordType::A).unwrap();
     let asked = w.asked();
     assert!(asked_for(&asked, "ns.other.") >= 1, "{asked:?}");
+}
+
+/// A DNAME target 190 bytes long in wire form.
+const LONG_TARGET: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.\
+                           bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.\
+                           cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.other.";
+
+/// example.'s server holds `d.example. DNAME other.` and
+/// `long.example. DNAME` [`LONG_TARGET`]: it answers below them with
+/// the DNAME and the CNAME synthesised from it, or with YXDOMAIN and the
+/// DNAME when the result is too long (RFC 6672 §2.2, §3.2).
+fn serve_dnames(w: &mut World) {
+    w.serve(2, |q| {
+        let asked = q.name.to_ascii();
+        for (owner, target) in [("d.example.", "other."), ("long.example.", LONG_TARGET)] {
+            let Some(prefix) = asked.strip_suffix(&format!(".{owner}")) else {
+                continue;
+            };
+            let dname = format!("{owner} 3600 IN DNAME {target}\n");
+            let synthesised = format!("{prefix}.{target}");
+            if Name::from_ascii(&synthesised).is_err() {
+                return Some(reply(q, ResponseCode::YXDomain, true, &dname, "", ""));
+            }
+            let cname = format!("{asked} 3600 IN CNAME {synthesised}\n");
+            return Some(noerror(q, true, &format!("{dname}{cname}"), "", ""));
+        }
+        Some(noerror(q, true, "", "", ""))
+    });
+}
+
+#[test]
+fn a_cached_dname_answers_another_name_below_it_without_asking_its_zone() {
+    let mut w = world();
+    serve_dnames(&mut w);
+    let first = w.resolve("www.d.example.", RecordType::A).unwrap();
+    assert_eq!(addresses(&first), ["192.0.2.1"]);
+    assert!(w.log.iter().any(|o| o.server == addr(2)));
+    w.asked();
+    let answer = w.resolve("ns.d.example.", RecordType::A).unwrap();
+    assert!(
+        w.log.iter().all(|o| o.server != addr(2)),
+        "example. asked again: {:?}",
+        w.asked()
+    );
+    assert_eq!(
+        records(&answer)
+            .iter()
+            .map(|(owner, rtype, _)| (owner.as_str(), *rtype))
+            .collect::<Vec<_>>(),
+        [
+            ("d.example.", RecordType::DNAME),
+            ("ns.d.example.", RecordType::CNAME),
+            ("ns.other.", RecordType::A),
+        ]
+    );
+    // What a resolver with nothing cached gives.
+    let mut cold = world();
+    serve_dnames(&mut cold);
+    let expected = cold.resolve("ns.d.example.", RecordType::A).unwrap();
+    assert_eq!(records(&answer), records(&expected));
+    assert_eq!(
+        (answer.rcode, &answer.zone),
+        (expected.rcode, &expected.zone)
+    );
+}
+
+#[test]
+fn a_cached_dname_whose_substitution_is_too_long_gives_yxdomain_without_asking() {
+    let long = format!("{}.{}.long.example.", "x".repeat(40), "y".repeat(40));
+    let mut w = world();
+    serve_dnames(&mut w);
+    w.resolve("a.long.example.", RecordType::A).unwrap();
+    w.asked();
+    let error = w.resolve(&long, RecordType::A).unwrap_err();
+    assert!(
+        matches!(error, ResolveError::DnameOverflow { .. }),
+        "{error}"
+    );
+    assert_eq!(error.rcode(), ResponseCode::YXDomain);
+    assert_eq!(w.asked(), []);
+    // A resolver with nothing cached gets the authority's YXDOMAIN.
+    let mut cold = world();
+    serve_dnames(&mut cold);
+    assert_eq!(cold.resolve(&long, RecordType::A).unwrap_err(), error);
 }

@@ -3,119 +3,17 @@
 //! lame or silent server among good ones) and for NXNSAttack-style
 //! referrals built to explode the query count.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+mod scripted;
 
-use anchorage_iterator::config::{Config, Limits, QnameMinimisation};
-use anchorage_iterator::delegation::DelegationCache;
-use anchorage_iterator::infra::{InfraCache, ServerStore};
-use anchorage_iterator::walk::{Context, WalkSettings};
-use anchorage_iterator::{
-    Action, Answer, Exchange, Outgoing, Question, ResolveError, RootHints, Walk,
-};
-use anchorage_wire::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use std::time::Duration;
+
+use anchorage_iterator::config::Limits;
+use anchorage_iterator::infra::ServerStore;
+use anchorage_iterator::walk::Context;
+use anchorage_iterator::{Action, Question, ResolveError, Walk};
+use anchorage_wire::proto::op::{Message, ResponseCode};
 use anchorage_wire::proto::rr::{Name, RecordType};
-use anchorage_wire::text::parse_records;
-
-/// Steps after which a scenario is a bug, not a slow walk.
-const MAX_STEPS: usize = 1_000;
-const PORT: u16 = 53;
-
-type Script = Box<dyn Fn(&Question) -> Option<Message>>;
-
-struct World {
-    servers: HashMap<SocketAddr, Script>,
-    delegations: DelegationCache,
-    infra: InfraCache,
-    settings: WalkSettings,
-    now: Instant,
-    log: Vec<Outgoing>,
-    /// Outcomes arrive as if another walk had sent the identical query.
-    shared: bool,
-}
-
-fn addr(last: u8) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, last], PORT))
-}
-
-fn reply(q: &Question, rcode: ResponseCode, aa: bool, an: &str, ns: &str, ad: &str) -> Message {
-    let mut m = Message::new(0, MessageType::Response, OpCode::Query);
-    m.add_query(Query::query(q.name.clone(), q.qtype));
-    m.metadata.response_code = rcode;
-    m.metadata.authoritative = aa;
-    m.answers = parse_records(an).unwrap();
-    m.authorities = parse_records(ns).unwrap();
-    m.additionals = parse_records(ad).unwrap();
-    m
-}
-
-impl World {
-    fn new(limits: Limits) -> Self {
-        let hints = RootHints::parse(". 86400 IN NS root.\nroot. 86400 IN A 127.0.0.1\n").unwrap();
-        let config = Config {
-            hints: hints.clone(),
-            allow_loopback_upstreams: true,
-            ipv6_upstream: false,
-            upstream_port: PORT,
-            qname_minimisation: QnameMinimisation::Off,
-            limits: Limits {
-                explore_one_in: u32::MAX,
-                ..limits
-            },
-            ..Config::default()
-        };
-        Self {
-            servers: HashMap::new(),
-            delegations: DelegationCache::new(&hints, 1000),
-            infra: InfraCache::new(config.limits, 1000, 1),
-            settings: WalkSettings::from(&config),
-            now: Instant::now(),
-            log: Vec::new(),
-            shared: false,
-        }
-    }
-
-    fn serve(&mut self, last: u8, script: impl Fn(&Question) -> Option<Message> + 'static) {
-        self.servers.insert(addr(last), Box::new(script));
-    }
-
-    fn resolve(&mut self, name: &str, qtype: RecordType) -> Result<Answer, ResolveError> {
-        let q = Question::new(Name::from_ascii(name).unwrap(), qtype);
-        let mut walk = Walk::new(q, self.settings, self.now);
-        let mut ctx = Context {
-            delegations: &mut self.delegations,
-            servers: &mut self.infra,
-            rrsets: None,
-        };
-        let mut action = walk.start(self.now, &mut ctx);
-        for _ in 0..MAX_STEPS {
-            match action {
-                Action::Send(out) => {
-                    let answer = self.servers.get(&out.server).and_then(|s| s(&out.question));
-                    let exchange = if let Some(message) = answer {
-                        Exchange::Reply {
-                            message,
-                            rtt: Duration::from_millis(2),
-                        }
-                    } else {
-                        self.now += out.timeout;
-                        Exchange::Timeout
-                    };
-                    self.log.push(out);
-                    action = if self.shared {
-                        walk.on_shared_exchange(exchange, self.now, &mut ctx)
-                    } else {
-                        walk.on_exchange(exchange, self.now, &mut ctx)
-                    };
-                }
-                Action::Done(answer) => return Ok(answer),
-                Action::Fail(error) => return Err(error),
-            }
-        }
-        panic!("walk did not end in {MAX_STEPS} steps");
-    }
-}
+use scripted::{World, addr, reply, serve_nxns_attack};
 
 /// Root on .1 delegates `example.` to a.ns.example (.2) and b.ns.example (.3).
 fn example_world(first: impl Fn(&Question) -> Option<Message> + 'static) -> World {
@@ -216,7 +114,7 @@ fn a_withdrawn_query_is_not_counted_and_a_cut_learned_meanwhile_is_entered() {
         }],
     };
     anchorage_iterator::delegation::DelegationStore::insert_cut(ctx.delegations, &cut, 3600, w.now);
-    let Action::Send(next) = walk.on_withdrawn(w.now, &mut ctx) else {
+    let Action::Send(next) = walk.on_withdrawn(first.id, w.now, &mut ctx) else {
         panic!("a query to the child zone next");
     };
     assert_eq!(next.server, addr(3));
@@ -266,32 +164,7 @@ fn glue_outside_the_child_zone_is_ignored_and_resolved_instead() {
 #[test]
 fn nxns_referral_resolves_at_most_the_capped_number_of_ns_names() {
     let mut w = World::new(Limits::default());
-    let ns = (0..50)
-        .map(|i| format!("attack. 3600 IN NS n{i}.victim.\n"))
-        .collect::<Vec<_>>()
-        .concat();
-    w.serve(1, move |q| {
-        let victim = q.name.to_string().ends_with("victim.");
-        let (zone_ns, glue) = if victim {
-            (
-                "victim. 3600 IN NS ns.victim.\n".to_owned(),
-                "ns.victim. 3600 IN A 127.0.0.9\n",
-            )
-        } else {
-            (ns.clone(), "")
-        };
-        Some(reply(q, ResponseCode::NoError, false, "", &zone_ns, glue))
-    });
-    w.serve(9, |q| {
-        Some(reply(
-            q,
-            ResponseCode::NXDomain,
-            true,
-            "",
-            "victim. 300 IN SOA ns.victim. h.victim. 1 2 3 4 300\n",
-            "",
-        ))
-    });
+    serve_nxns_attack(&mut w);
     let error = w.resolve("www.attack.", RecordType::A).unwrap_err();
     assert!(
         matches!(error, ResolveError::NoServerAddress { fetched: 4, .. }),

@@ -29,10 +29,15 @@ pub fn testbed(net: u8, zones: usize, defects: bool) -> Testbed {
 
 /// As [`testbed`], from another seed.
 pub fn testbed_with_seed(net: u8, zones: usize, defects: bool, seed: u64) -> Testbed {
+    testbed_at(AddressPlan { net, port: PORT }, zones, defects, seed)
+}
+
+/// As [`testbed`], on `addresses`, from `seed`.
+pub fn testbed_at(addresses: AddressPlan, zones: usize, defects: bool, seed: u64) -> Testbed {
     let hierarchy = build(HierarchyConfig {
         seed,
         zones,
-        addresses: AddressPlan { net, port: PORT },
+        addresses,
         validity: Validity::around(NOW, 3600, 86_400),
         defects,
     })
@@ -43,11 +48,17 @@ pub fn testbed_with_seed(net: u8, zones: usize, defects: bool, seed: u64) -> Tes
 /// The config every test uses: the testbed's hints, loopback allowed,
 /// IPv6 off, short timeouts.
 pub fn config(testbed: &Testbed) -> Config {
+    let hints = RootHints::parse(&testbed.root_hints()).expect("testbed hints parse");
+    config_for(hints, testbed.config().addresses.port)
+}
+
+/// As [`config`], for servers on loopback that `hints` and `port` name.
+pub fn config_for(hints: RootHints, port: u16) -> Config {
     Config {
-        hints: RootHints::parse(&testbed.root_hints()).expect("testbed hints parse"),
+        hints,
         allow_loopback_upstreams: true,
         ipv6_upstream: false,
-        upstream_port: testbed.config().addresses.port,
+        upstream_port: port,
         qname_minimisation: QnameMinimisation::Relaxed,
         limits: Limits {
             deadline: Duration::from_secs(8),
@@ -85,4 +96,17 @@ pub async fn bounded<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIMEOUT, f)
         .await
         .expect("within the test timeout")
+}
+
+/// The answer records as owner, type and data: what a client sees,
+/// whatever the TTLs and the case an authority echoed.
+pub fn records(answer: &Answer) -> Vec<(String, RecordType, String)> {
+    answer
+        .answers
+        .iter()
+        .map(|r| {
+            let data = r.data.to_string().to_lowercase();
+            (r.name.to_lowercase().to_ascii(), r.record_type(), data)
+        })
+        .collect()
 }
