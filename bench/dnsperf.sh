@@ -32,6 +32,15 @@
 #   EXTRA=unbound-noval bench/dnsperf.sh      # also unbound without its validator
 #   DNSPERF_OPTS="-Q 40000" bench/dnsperf.sh  # same offered load for both
 #   ANCHORAGE_OPTS="--rfc5011 false" bench/dnsperf.sh  # more Anchorage flags
+#   STEER_LO=1 bench/dnsperf.sh               # loopback delivery on the load core
+#
+# On loopback the sender's core also runs the receiver's side of each
+# packet (netif_rx, socket lookup, queueing, waking the reader), so by
+# default each resolver is charged dnsperf's receive work for every reply
+# it sends: about half of its kernel send cost. Behind a NIC that work is
+# the client's. STEER_LO=1 points loopback's receive packet steering
+# (/sys/class/net/lo/queues/rx-0/rps_cpus) at the load core for the run,
+# the same for every contender, and puts the old mask back on exit.
 #
 # Latency comes from dnsperf -v (one line per query; Debian's dnsperf 2.10
 # has no histogram), which costs dnsperf about a tenth of its throughput:
@@ -57,6 +66,9 @@ SRC="${SRC:-$REPO}"           # source tree to build
 KEEP="${KEEP:-0}"
 DNSPERF_OPTS="${DNSPERF_OPTS:-}"  # extra dnsperf flags, e.g. "-c 4 -q 200"
 ANCHORAGE_OPTS="${ANCHORAGE_OPTS:-}"  # extra anchorage flags, e.g. "--rfc5011 false"
+STEER_LO="${STEER_LO:-0}"
+RPS_FILE=/sys/class/net/lo/queues/rx-0/rps_cpus
+RPS_BEFORE=
 RESOLVER_CORE=0
 LOAD_CORE=1
 TARGET="${CARGO_TARGET_DIR:-$SRC/target}"
@@ -93,6 +105,7 @@ cleanup() {
   for pid in "${WRAPPERS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${WRAPPERS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$KEEP" = 1 ]; then echo "kept $DIR" >&2; else rm -rf "$DIR"; fi
+  [ -z "$RPS_BEFORE" ] || echo "$RPS_BEFORE" > "$RPS_FILE" || echo "dnsperf.sh: could not restore $RPS_FILE to $RPS_BEFORE" >&2
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -310,6 +323,13 @@ one_resolver() { # which run
   stop_wrapper "$R_WRAPPER"
 }
 
+if [ "$STEER_LO" = 1 ]; then
+  RPS_BEFORE=$(cat "$RPS_FILE") || die "cannot read $RPS_FILE"
+  printf '%x' $((1 << LOAD_CORE)) > "$RPS_FILE" || die "cannot write $RPS_FILE"
+  STEERING="loopback receive steered to core $LOAD_CORE (rps_cpus $(cat "$RPS_FILE"), was $RPS_BEFORE)"
+else
+  STEERING="loopback receive on the sending core (default)"
+fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "testbed: $ZONES zones on 127.$NET.x.y:53; $(wc -l < "$HOT") hot names, $(wc -l < "$COLD") cold names" >&2
 for run in $(seq 1 "$RUNS"); do
@@ -340,6 +360,7 @@ print("hot: $HOT_SECS s of the 100-name hot file after a warm-up; cold: a fresh 
       "each name of the cold file once (at most $COLD_SECS s)")
 print("Anchorage validation: $A_VALIDATION; unbound validation: on (testbed trust-anchor-file)"
       + ("; unbound-noval: module-config iterator, no validator" if "unbound-noval" in contenders else ""))
+print("$STEERING")
 print(f"{runs} runs each, interleaved ({' '.join(contenders)}) x {runs}; median [min..max] over runs")
 print()
 head = ["resolver", "phase", "queries/s", "avg ms", "p99 ms", "lost", "SERVFAIL", "CPU us/answer", "peak RSS MiB"]

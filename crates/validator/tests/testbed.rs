@@ -341,6 +341,32 @@ async fn the_key_cache_spares_fetches_and_signatures_expire_on_the_injected_cloc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_under_a_signed_dname_are_secure_cold_and_from_the_cached_dname() {
+    let bed = testbed(240, 3, false);
+    let r = recursor(&bed).await;
+    let v = validator(&bed, Limits::default());
+    // The first learns the DNAME upstream; the second is answered from it.
+    for name in ["ns1.dname.z0.com.", "ns2.dname.z0.com."] {
+        let (answer, validated) = check(&v, &r, name, RecordType::A, now()).await;
+        assert!(
+            answer
+                .answers
+                .iter()
+                .any(|r| r.record_type() == RecordType::DNAME),
+            "{name}: {:?}",
+            answer.answers
+        );
+        assert_eq!(
+            validated.status,
+            anchorage_validator::Status::Secure,
+            "{name}"
+        );
+        assert_eq!(validated.rcode(answer.rcode), ResponseCode::NoError);
+    }
+    bed.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_validations_of_one_zone_fetch_its_chain_once() {
     let bed = testbed(239, 3, false);
     let r = recursor(&bed).await;
