@@ -11,7 +11,10 @@
 //!
 //! Each entry is one heap block (a small header, the reply, the offsets)
 //! that its shard's slot points at, evicted by CLOCK rather than strict
-//! LRU so a hit writes nothing but a bit it has already read (see `table.rs`).
+//! LRU. A hit read-locks its shard through a lock stripe of its own
+//! thread, counts into a counter stripe of its own thread, and writes
+//! shared memory only to set a clear bit: two threads' hits pass no cache
+//! line between their cores (see `table.rs` and `counters.rs`).
 //! [`AnswerCache::lookup_many`] serves a batch of queries with their
 //! memory reads overlapped: the server's batched receive path.
 //!
@@ -24,14 +27,15 @@
 //! A reply whose OPT record is not last is refused.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::MutexGuard;
+
+use crossbeam_utils::sync::ShardedLockReadGuard;
 
 use anchorage_wire::query::{HEADER_LEN, QueryView};
 use anchorage_wire::response::{Ede, EdeCode, ReplyOpt, write_opt};
 
 use crate::Timestamp;
 use crate::limits::{CacheLimits, MAX_TTL, STALE_TTL};
-use crate::memory::TooLarge;
+use crate::memory::{ShardCounters, TooLarge};
 use crate::stats::CacheStats;
 
 /// RCODE NOERROR (RFC 1035 §4.1.1).
@@ -105,11 +109,13 @@ pub enum InsertError {
 }
 
 /// Bytes in front of each stored reply: stored-at time (8), lifetime (4),
-/// message length (2), key bits (1), prefetch-signalled flag (1).
-const ENTRY_HEADER: usize = 16;
+/// message length (2), key bits (1).
+const ENTRY_HEADER: usize = 15;
 
 /// The fixed fields of one cached reply, kept in the first
 /// [`ENTRY_HEADER`] bytes of its block so a hit reads one heap block.
+/// The block never changes once stored; whether the entry has signalled
+/// prefetch is a bit in its slot.
 #[derive(Debug, Clone, Copy)]
 struct EntryHeader {
     stored_at: Timestamp,
@@ -117,7 +123,6 @@ struct EntryHeader {
     ttl: u32,
     msg_len: u16,
     key_bits: u8,
-    prefetch_signalled: bool,
 }
 
 impl EntryHeader {
@@ -132,7 +137,6 @@ impl EntryHeader {
             ttl: u32::from_le_bytes([h[8], h[9], h[10], h[11]]),
             msg_len: u16::from_le_bytes([h[12], h[13]]),
             key_bits: h[14],
-            prefetch_signalled: h[15] != 0,
         })
     }
 
@@ -141,16 +145,12 @@ impl EntryHeader {
         h[8..12].copy_from_slice(&self.ttl.to_le_bytes());
         h[12..14].copy_from_slice(&self.msg_len.to_le_bytes());
         h[14] = self.key_bits;
-        h[PREFETCH_FLAG_AT] = u8::from(self.prefetch_signalled);
     }
 
     fn expires(&self) -> Timestamp {
         self.stored_at.plus(self.ttl)
     }
 }
-
-/// Where the prefetch-signalled flag sits in an entry block.
-const PREFETCH_FLAG_AT: usize = 15;
 
 /// One cached reply: its header, the reply without OPT, then its TTL
 /// offsets as big-endian `u16`s.
@@ -233,9 +233,34 @@ impl<'a> StoredReply<'a> {
 /// up to this many shard locks at once.
 pub const LOOKUP_BATCH: usize = 16;
 
+/// What a lookup found under its shard's read lock.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    /// The lookup's answer.
+    Answer(Lookup),
+    /// An entry past the stale limit: a miss, and the entry is to go,
+    /// which takes the write lock.
+    PastStale,
+}
+
+impl Found {
+    /// Counts this outcome into `tally`.
+    fn count(self, tally: &mut ShardCounters) {
+        match self {
+            Self::Answer(Lookup::Hit { prefetch }) => {
+                tally.hits += 1;
+                tally.prefetches += u64::from(prefetch);
+            }
+            Self::Answer(Lookup::Stale) => tally.stale_hits += 1,
+            Self::Answer(Lookup::Miss) | Self::PastStale => tally.misses += 1,
+        }
+    }
+}
+
 /// Whole replies in wire form, bounded in bytes, sharded by key hash.
 pub struct AnswerCache {
     tables: Tables,
+    counters: LookupCounters,
     keys: RandomState,
     limits: CacheLimits,
 }
@@ -243,8 +268,13 @@ pub struct AnswerCache {
 impl AnswerCache {
     /// An empty cache holding at most `limits.answer_bytes` bytes.
     pub fn new(limits: CacheLimits) -> Self {
+        let counters = LookupCounters::new();
+        let tables_bytes = limits
+            .answer_bytes
+            .saturating_sub(LookupCounters::heap_bytes());
         Self {
-            tables: Tables::new(limits.answer_bytes, limits.shards),
+            tables: Tables::new(tables_bytes, limits.shards),
+            counters,
             keys: RandomState::new(),
             limits,
         }
@@ -278,8 +308,12 @@ impl AnswerCache {
         out: &mut Vec<u8>,
     ) -> Lookup {
         let hash = self.query_hash(query);
-        let mut table = self.tables.lock(self.tables.shard_of(hash));
-        self.lookup_in(&mut table, hash, query, now, policy, out)
+        let shard = self.tables.shard_of(hash);
+        let found = self.lookup_in(&self.tables.read(shard), hash, query, now, policy, out);
+        let mut tally = ShardCounters::default();
+        found.count(&mut tally);
+        self.counters.add(&tally);
+        self.settle(shard, hash, now, found)
     }
 
     /// Looks up many queries at once, as [`lookup`](Self::lookup) does
@@ -326,16 +360,18 @@ impl AnswerCache {
             hashes[k] = self.query_hash(query);
             shards[k] = self.tables.shard_of(hashes[k]);
         }
-        // Locks are only tried, never waited for, while others are held:
-        // two batches can then never wait on each other. A query whose
-        // shard is busy is looked up alone afterwards.
-        let mut guards: [Option<MutexGuard<'_, Table>>; LOOKUP_BATCH] =
+        // Read locks are only tried, never waited for, while others are
+        // held: a writer waiting for a shard holds new readers back, so
+        // two batches waiting each behind a writer for a shard the other
+        // holds would wait forever. A query whose shard is being written
+        // is looked up alone afterwards.
+        let mut guards: [Option<ShardedLockReadGuard<'_, Table>>; LOOKUP_BATCH] =
             [const { None }; LOOKUP_BATCH];
         let mut holder = [None::<usize>; LOOKUP_BATCH];
         for k in 0..queries.len() {
             holder[k] = match (0..k).find(|&j| shards[j] == shards[k]) {
                 Some(j) => holder[j],
-                None => self.tables.try_lock(shards[k]).map(|guard| {
+                None => self.tables.try_read(shards[k]).map(|guard| {
                     guards[k] = Some(guard);
                     k
                 }),
@@ -362,66 +398,79 @@ impl AnswerCache {
                 );
             }
         }
+        let mut outcomes = [Found::Answer(Lookup::Miss); LOOKUP_BATCH];
         for (k, query) in queries.iter().enumerate() {
-            if let Some(table) = holder[k].and_then(|h| guards[h].as_deref_mut()) {
-                results[k] = self.lookup_in(table, hashes[k], query, now, policy, &mut outs[k]);
+            if let Some(table) = holder[k].and_then(|h| guards[h].as_deref()) {
+                outcomes[k] = self.lookup_in(table, hashes[k], query, now, policy, &mut outs[k]);
             }
         }
         drop(guards);
+        let mut tally = ShardCounters::default();
         for (k, query) in queries.iter().enumerate() {
             if holder[k].is_none() {
-                let mut table = self.tables.lock(shards[k]);
-                results[k] =
-                    self.lookup_in(&mut table, hashes[k], query, now, policy, &mut outs[k]);
+                let table = self.tables.read(shards[k]);
+                outcomes[k] = self.lookup_in(&table, hashes[k], query, now, policy, &mut outs[k]);
+            }
+            outcomes[k].count(&mut tally);
+            results[k] = self.settle(shards[k], hashes[k], now, outcomes[k]);
+        }
+        self.counters.add(&tally);
+    }
+
+    /// The answer for `found`; an entry found past the stale limit is
+    /// removed first, under the write lock (the caller holds no lock).
+    fn settle(&self, shard: usize, hash: u64, now: Timestamp, found: Found) -> Lookup {
+        match found {
+            Found::Answer(lookup) => lookup,
+            Found::PastStale => {
+                let max_stale = self.limits.max_stale;
+                self.tables.write(shard).expire_if(hash, |entry| {
+                    EntryHeader::read(entry).is_some_and(|h| now >= h.expires().plus(max_stale))
+                });
+                Lookup::Miss
             }
         }
     }
 
-    /// Looks `query` (whose key hashes to `hash`) up in its locked shard.
+    /// Looks `query` (whose key hashes to `hash`) up in its read-locked
+    /// shard.
     fn lookup_in(
         &self,
-        table: &mut Table,
+        table: &Table,
         hash: u64,
         query: &QueryView,
         now: Timestamp,
         policy: StalePolicy,
         out: &mut Vec<u8>,
-    ) -> Lookup {
+    ) -> Found {
+        let miss = Found::Answer(Lookup::Miss);
         let key_bits = key_bits(query.dnssec_ok(), query.checking_disabled());
         let Some(pos) = table.find(hash) else {
-            table.counters.misses += 1;
-            return Lookup::Miss;
+            return miss;
         };
-        let entry = table.hit(pos);
-        let Some(stored) = StoredReply::new(entry).filter(|s| s.matches(query, key_bits)) else {
-            table.counters.misses += 1;
-            return Lookup::Miss;
+        let Some(stored) = table
+            .hit(pos)
+            .and_then(StoredReply::new)
+            .filter(|s| s.matches(query, key_bits))
+        else {
+            return miss;
         };
         let header = stored.header;
         let expires = header.expires();
         if now < expires {
             let remaining = expires.since(now);
-            let prefetch = !header.prefetch_signalled && remaining * 10 <= u64::from(header.ttl);
+            let prefetch = remaining * 10 <= u64::from(header.ttl) && table.claim_prefetch(pos);
             stored.write_reply(query, now.since(header.stored_at), false, out);
-            if prefetch {
-                entry[PREFETCH_FLAG_AT] = 1;
-            }
-            table.counters.hits += 1;
-            table.counters.prefetches += u64::from(prefetch);
-            return Lookup::Hit { prefetch };
+            return Found::Answer(Lookup::Hit { prefetch });
         }
         if now >= expires.plus(self.limits.max_stale) {
-            table.expire(pos);
-            table.counters.misses += 1;
-            return Lookup::Miss;
+            return Found::PastStale;
         }
         if policy == StalePolicy::FreshOnly {
-            table.counters.misses += 1;
-            return Lookup::Miss;
+            return miss;
         }
         stored.write_reply(query, 0, true, out);
-        table.counters.stale_hits += 1;
-        Lookup::Stale
+        Found::Answer(Lookup::Stale)
     }
 
     /// Stores a complete reply received or built at `now`, keyed by its
@@ -493,26 +542,29 @@ impl AnswerCache {
             // Invariant: `walk_reply` refuses messages over 65 535 bytes.
             msg_len: msg_len as u16,
             key_bits,
-            prefetch_signalled: false,
         };
         if let Some(h) = data.first_chunk_mut::<ENTRY_HEADER>() {
             header.write(h);
         }
         self.tables
-            .lock(self.tables.shard_of(hash))
+            .write(self.tables.shard_of(hash))
             .insert(hash, data.into_boxed_slice())?;
         Ok(lifetime)
     }
 
     /// Counters, bytes and entries, summed over the shards.
     pub fn stats(&self) -> CacheStats {
-        CacheStats::from_totals(self.tables.totals())
+        let (mut counters, bytes, entries) = self.tables.totals();
+        self.counters.sum_into(&mut counters);
+        CacheStats::from_totals((counters, bytes + LookupCounters::heap_bytes(), entries))
     }
 }
 
+mod counters;
 pub mod layout;
 mod table;
 
+use counters::LookupCounters;
 use layout::{WalkError, walk_reply};
 use table::{Table, Tables};
 

@@ -65,8 +65,9 @@ pub(crate) trait HeapSize {
     fn heap_bytes(&self) -> usize;
 }
 
-/// Counters one shard keeps under its own lock, so hits never bounce a
-/// shared cache line between cores.
+/// Counters one shard keeps under its own lock. The answer cache keeps
+/// only its insert and removal counts here; its lookups count into
+/// per-thread stripes (`answer::counters`), so hits write no shard line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ShardCounters {
     pub(crate) hits: u64,
@@ -549,32 +550,79 @@ mod tests {
         );
     }
 
+    impl model_check::Checked for Shard<Blob> {
+        fn insert(&mut self, key: u64, len: usize) {
+            Shard::insert(self, key, Blob(vec![0; len])).unwrap();
+        }
+        fn remove(&mut self, key: u64) {
+            self.expire(key);
+        }
+        fn hit(&mut self, key: u64) {
+            assert!(self.get_mut(key).is_some());
+        }
+        fn held(&self, key: u64) -> Option<usize> {
+            self.peek(key).map(|b| b.0.len())
+        }
+        fn entries(&self) -> usize {
+            self.len()
+        }
+        fn evictions(&self) -> u64 {
+            self.counters.evictions
+        }
+    }
+
     #[test]
     fn index_agrees_with_a_map_under_random_inserts_and_removals() {
-        let mut shard = Shard::new(1 << 20);
-        let mut model = std::collections::HashMap::new();
+        model_check::agrees_with_a_map(&mut Shard::new(1 << 20));
+    }
+}
+
+/// One model check for both open-addressing tables: the record caches'
+/// shard index here and the answer cache's slots (`answer::table`).
+#[cfg(test)]
+pub(crate) mod model_check {
+    use std::collections::HashMap;
+
+    /// A table under check, seen as a map from key hashes to entry lengths.
+    pub(crate) trait Checked {
+        fn insert(&mut self, key: u64, len: usize);
+        fn remove(&mut self, key: u64);
+        /// A hit on a key the table holds.
+        fn hit(&mut self, key: u64);
+        /// The length of the entry under `key`, if held.
+        fn held(&self, key: u64) -> Option<usize>;
+        fn entries(&self) -> usize;
+        fn evictions(&self) -> u64;
+    }
+
+    /// Drives `table` through random inserts, removals and hits over few
+    /// distinct keys with clashing low bits, so probe runs are long and
+    /// removals shift them; then checks that it holds what a `HashMap`
+    /// holds, and evicted nothing (its budget must hold every key).
+    pub(crate) fn agrees_with_a_map(table: &mut impl Checked) {
+        let mut model = HashMap::new();
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         for round in 0..20_000u32 {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            // Few distinct keys with clashing low bits, so probe runs are
-            // long and removals shift them.
             let key = (state % 300) << 40 | (state % 7);
             if state.is_multiple_of(3) {
-                shard.expire(key);
+                table.remove(key);
                 model.remove(&key);
             } else {
-                shard
-                    .insert(key, Blob(vec![0; (round % 50) as usize]))
-                    .unwrap();
-                model.insert(key, round % 50);
+                let len = (round % 50) as usize + 1;
+                table.insert(key, len);
+                if state.is_multiple_of(5) {
+                    table.hit(key);
+                }
+                model.insert(key, len);
             }
         }
-        assert_eq!(shard.len(), model.len());
-        for (key, len) in &model {
-            assert_eq!(shard.peek(*key).map(|b| b.0.len()), Some(*len as usize));
+        assert_eq!(table.entries(), model.len());
+        for (&key, &len) in &model {
+            assert_eq!(table.held(key), Some(len), "key {key:#x}");
         }
-        assert_eq!(shard.counters.evictions, 0);
+        assert_eq!(table.evictions(), 0);
     }
 }

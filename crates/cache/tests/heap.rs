@@ -58,6 +58,7 @@ fn held(region: &Region<'_, std::alloc::System>) -> usize {
 fn hit_path_allocates_nothing_and_accounting_covers_the_real_heap() {
     cache_hit_allocates_nothing();
     accounted_bytes_cover_the_real_heap_and_stay_within_twice_the_wire();
+    empty_answer_cache_accounts_for_its_shards_locks_and_counters();
     aggressive_store_accounts_for_the_heap_it_holds();
 }
 
@@ -70,6 +71,15 @@ fn cache_hit_allocates_nothing() {
         .map(|i| QueryView::parse(&query(i)).unwrap())
         .collect();
     let mut out = Vec::with_capacity(512);
+    // A thread's first read lock ever registers it with crossbeam's
+    // thread index (one small block, for the thread's life); another
+    // cache takes that one, so the hits below are any thread's hits.
+    let _ = AnswerCache::new(CacheLimits::default()).lookup(
+        &views[0],
+        NOW,
+        StalePolicy::FreshOnly,
+        &mut out,
+    );
     let region = Region::new(GLOBAL);
     for view in &views {
         let hit = cache.lookup(view, NOW.plus(10), StalePolicy::FreshOnly, &mut out);
@@ -119,6 +129,29 @@ fn accounted_bytes_cover_the_real_heap_and_stay_within_twice_the_wire() {
         assert!(accounted >= real, "accounted {accounted} < real {real}");
         // The target: heap held at most twice the wire bytes.
         assert!(real <= 2 * wire, "real {real} for {wire} wire bytes");
+    }
+}
+
+/// The fixed part of the charge (shard array, each shard's lock stripes,
+/// the counter stripes) is what `AnswerCache::new` really allocates: no
+/// entries' slack to hide an error in it.
+fn empty_answer_cache_accounts_for_its_shards_locks_and_counters() {
+    for shards in [1, 256] {
+        let region = Region::new(GLOBAL);
+        let cache = AnswerCache::new(CacheLimits {
+            shards,
+            ..CacheLimits::default()
+        });
+        let real = held(&region);
+        let accounted = cache.stats().bytes;
+        assert!(
+            accounted >= real,
+            "{shards} shards: accounted {accounted} < real {real}"
+        );
+        assert!(
+            accounted <= real + real / 20,
+            "{shards} shards: accounted {accounted} for {real}"
+        );
     }
 }
 

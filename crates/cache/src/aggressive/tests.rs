@@ -113,6 +113,18 @@ fn store(c: &AggressiveCache, zone: &str, records: &[Record]) {
     }
 }
 
+/// A cache holding `records`, the denial records of `zone`.
+fn holding(zone: &str, records: &[Record]) -> AggressiveCache {
+    let c = cache(1 << 20, 4);
+    store(&c, zone, records);
+    c
+}
+
+/// A cache holding the NSEC chain of example. over `names`.
+fn holding_nsec_chain(names: &[(&str, &[RecordType])]) -> AggressiveCache {
+    holding("example.", &nsec_chain(names))
+}
+
 fn look(c: &AggressiveCache, q: &str, qtype: RecordType) -> Option<AggressiveAnswer> {
     c.lookup(&name(q), qtype, &VerifyHasher::default(), T0.plus(10))
 }
@@ -126,14 +138,13 @@ const HOST: &[RecordType] = &[A, NSEC_T, RRSIG_T];
 
 #[test]
 fn nsec_nxdomain_needs_a_cover_for_the_name_and_for_the_wildcard() {
-    let c = cache(1 << 20, 4);
     let chain = nsec_chain(&[
         ("example.", APEX),
         ("b.example.", HOST),
         ("d.example.", HOST),
     ]);
     // Only the range b→d: it covers c.example. but not *.example.
-    store(&c, "example.", &chain[1..2]);
+    let c = holding("example.", &chain[1..2]);
     assert_eq!(look(&c, "c.example.", A), None, "no wildcard cover yet");
     store(&c, "example.", &chain[..1]);
     let got = look(&c, "C.Example.", A).unwrap();
@@ -150,16 +161,11 @@ fn nsec_nxdomain_needs_a_cover_for_the_name_and_for_the_wildcard() {
 
 #[test]
 fn nsec_nodata_needs_a_match_lacking_the_type_and_cname() {
-    let c = cache(1 << 20, 4);
-    store(
-        &c,
-        "example.",
-        &nsec_chain(&[
-            ("example.", APEX),
-            ("alias.example.", &[CNAME, NSEC_T, RRSIG_T]),
-            ("host.example.", HOST),
-        ]),
-    );
+    let c = holding_nsec_chain(&[
+        ("example.", APEX),
+        ("alias.example.", &[CNAME, NSEC_T, RRSIG_T]),
+        ("host.example.", HOST),
+    ]);
     let got = look(&c, "host.example.", AAAA).unwrap();
     assert_eq!(got.denial, Denial::NoData);
     assert_eq!(owners(&got), ["host.example."]);
@@ -169,16 +175,11 @@ fn nsec_nodata_needs_a_match_lacking_the_type_and_cname() {
 
 #[test]
 fn nsec_existing_wildcard_gives_wildcard_nodata_or_nothing() {
-    let c = cache(1 << 20, 4);
-    store(
-        &c,
-        "example.",
-        &nsec_chain(&[
-            ("example.", APEX),
-            ("*.example.", &[TXT, NSEC_T, RRSIG_T]),
-            ("m.example.", HOST),
-        ]),
-    );
+    let c = holding_nsec_chain(&[
+        ("example.", APEX),
+        ("*.example.", &[TXT, NSEC_T, RRSIG_T]),
+        ("m.example.", HOST),
+    ]);
     let got = look(&c, "q.example.", A).unwrap();
     assert_eq!(got.denial, Denial::NoData);
     assert_eq!(owners(&got), ["m.example.", "*.example."]);
@@ -187,12 +188,7 @@ fn nsec_existing_wildcard_gives_wildcard_nodata_or_nothing() {
 
 #[test]
 fn nsec_empty_non_terminal_gives_nodata() {
-    let c = cache(1 << 20, 4);
-    store(
-        &c,
-        "example.",
-        &nsec_chain(&[("example.", APEX), ("a.ent.example.", HOST)]),
-    );
+    let c = holding_nsec_chain(&[("example.", APEX), ("a.ent.example.", HOST)]);
     let got = look(&c, "ent.example.", A).unwrap();
     assert_eq!(got.denial, Denial::NoData);
     assert_eq!(owners(&got), ["example."]);
@@ -200,16 +196,11 @@ fn nsec_empty_non_terminal_gives_nodata() {
 
 #[test]
 fn names_below_a_delegation_or_dname_are_not_denied() {
-    let c = cache(1 << 20, 4);
-    store(
-        &c,
-        "example.",
-        &nsec_chain(&[
-            ("example.", APEX),
-            ("child.example.", &[NS, NSEC_T, RRSIG_T]),
-            ("moved.example.", &[RecordType::DNAME, NSEC_T, RRSIG_T]),
-        ]),
-    );
+    let c = holding_nsec_chain(&[
+        ("example.", APEX),
+        ("child.example.", &[NS, NSEC_T, RRSIG_T]),
+        ("moved.example.", &[RecordType::DNAME, NSEC_T, RRSIG_T]),
+    ]);
     assert_eq!(look(&c, "www.child.example.", A), None);
     assert_eq!(look(&c, "www.moved.example.", A), None);
     assert_eq!(look(&c, "child.example.", A), None, "the child answers");
@@ -222,11 +213,9 @@ fn names_below_a_delegation_or_dname_are_not_denied() {
 
 #[test]
 fn ds_denial_comes_from_the_parent_zone() {
-    let c = cache(1 << 20, 4);
     // The child's own apex NSEC lacks DS, as every apex NSEC does; it must
     // not deny the DS that the parent holds.
-    store(
-        &c,
+    let c = holding(
         "child.example.",
         &nsec_chain(&[("child.example.", APEX), ("www.child.example.", HOST)]),
     );
@@ -236,7 +225,6 @@ fn ds_denial_comes_from_the_parent_zone() {
 
 #[test]
 fn nsec3_closest_encloser_proof_gives_nxdomain() {
-    let c = cache(1 << 20, 4);
     let chain = nsec3_chain(
         "example.",
         &[
@@ -247,7 +235,7 @@ fn nsec3_closest_encloser_proof_gives_nxdomain() {
         ],
         false,
     );
-    store(&c, "example.", &chain);
+    let c = holding("example.", &chain);
     let got = look(&c, "x.y.a.example.", A).unwrap();
     assert_eq!(got.denial, Denial::NxDomain);
     // Closest encloser a.example. matched, y.a.example. and *.a.example.
@@ -270,16 +258,14 @@ fn nsec3_closest_encloser_proof_gives_nxdomain() {
 #[test]
 fn nsec3_opt_out_range_never_proves_nxdomain() {
     let names: &[(&str, &[RecordType])] = &[("example.", APEX), ("a.example.", HOST)];
-    let c = cache(1 << 20, 4);
-    store(&c, "example.", &nsec3_chain("example.", names, true));
+    let c = holding("example.", &nsec3_chain("example.", names, true));
     assert_eq!(look(&c, "nothere.example.", A), None);
     // A match is still a match: NODATA holds with opt-out.
     assert_eq!(
         look(&c, "a.example.", MX).map(|a| a.denial),
         Some(Denial::NoData)
     );
-    let plain = cache(1 << 20, 4);
-    store(&plain, "example.", &nsec3_chain("example.", names, false));
+    let plain = holding("example.", &nsec3_chain("example.", names, false));
     assert_eq!(
         look(&plain, "nothere.example.", A).map(|a| a.denial),
         Some(Denial::NxDomain)
@@ -288,9 +274,7 @@ fn nsec3_opt_out_range_never_proves_nxdomain() {
 
 #[test]
 fn refused_hash_or_too_many_hashes_gives_no_answer() {
-    let c = cache(1 << 20, 4);
-    store(
-        &c,
+    let c = holding(
         "example.",
         &nsec3_chain(
             "example.",
@@ -428,8 +412,7 @@ fn random_label(state: &mut u64) -> String {
 fn thousand_random_subdomains_are_denied_from_two_ranges() {
     let names: &[(&str, &[RecordType])] = &[("example.", APEX), ("www.example.", HOST)];
     for chain in [nsec_chain(names), nsec3_chain("example.", names, false)] {
-        let c = cache(1 << 20, 4);
-        store(&c, "example.", &chain);
+        let c = holding("example.", &chain);
         let mut state = 0x2545_F491_4F6C_DD1D;
         for _ in 0..1000 {
             let q = format!("{}.example.", random_label(&mut state));

@@ -41,12 +41,16 @@ fn small_cache() -> AnswerCache {
 
 const T0: Timestamp = Timestamp(1_000_000);
 
+/// A small cache holding `reply`, stored at [`T0`].
+fn holding(reply: &[u8]) -> AnswerCache {
+    let cache = small_cache();
+    cache.insert(reply, T0).unwrap();
+    cache
+}
+
 #[test]
 fn hit_patches_id_and_echoes_the_clients_letter_case() {
-    let cache = small_cache();
-    cache
-        .insert(&reply(WWW, 0, &[300], None, None), T0)
-        .unwrap();
+    let cache = holding(&reply(WWW, 0, &[300], None, None));
     let spelled = b"\x03wWw\x07ExAmPlE\x03cOm\x00";
     let q = query(0x4242, spelled, None, false);
     let mut out = Vec::new();
@@ -90,10 +94,7 @@ fn ttls_count_down_and_entry_expires_at_smallest_ttl() {
 
 #[test]
 fn prefetch_is_signalled_once_in_the_last_tenth() {
-    let cache = small_cache();
-    cache
-        .insert(&reply(WWW, 0, &[100], None, None), T0)
-        .unwrap();
+    let cache = holding(&reply(WWW, 0, &[100], None, None));
     let q = query(1, WWW, None, false);
     let mut out = Vec::new();
     let mut look = |secs| cache.lookup(&view(&q), T0.plus(secs), StalePolicy::FreshOnly, &mut out);
@@ -105,10 +106,7 @@ fn prefetch_is_signalled_once_in_the_last_tenth() {
 
 #[test]
 fn stale_answers_are_served_only_when_upstream_failed() {
-    let cache = small_cache();
-    cache
-        .insert(&reply(WWW, 0, &[300], None, Some(false)), T0)
-        .unwrap();
+    let cache = holding(&reply(WWW, 0, &[300], None, Some(false)));
     let q = query(7, WWW, Some(false), false);
     let mut out = Vec::new();
     let later = T0.plus(400);
@@ -172,10 +170,7 @@ fn stale_entries_are_dropped_past_the_stale_limit() {
 
 #[test]
 fn do_and_cd_bits_are_part_of_the_key() {
-    let cache = small_cache();
-    cache
-        .insert(&reply(WWW, 0, &[300], None, Some(true)), T0)
-        .unwrap();
+    let cache = holding(&reply(WWW, 0, &[300], None, Some(true)));
     let mut out = Vec::new();
     let mut look = |edns, cd| {
         let q = query(1, WWW, edns, cd);
@@ -189,10 +184,7 @@ fn do_and_cd_bits_are_part_of_the_key() {
 
 #[test]
 fn opt_is_echoed_only_to_edns_clients() {
-    let cache = small_cache();
-    cache
-        .insert(&reply(WWW, 0, &[300], None, Some(false)), T0)
-        .unwrap();
+    let cache = holding(&reply(WWW, 0, &[300], None, Some(false)));
     let mut out = Vec::new();
     let plain = query(1, WWW, None, false);
     let _ = cache.lookup(&view(&plain), T0, StalePolicy::FreshOnly, &mut out);
@@ -301,10 +293,7 @@ fn ad_bit_is_cleared_for_clients_that_did_not_ask() {
 
 #[test]
 fn newer_reply_replaces_older_one_for_the_same_key() {
-    let cache = small_cache();
-    cache
-        .insert(&reply(WWW, 0, &[300], None, None), T0)
-        .unwrap();
+    let cache = holding(&reply(WWW, 0, &[300], None, None));
     cache
         .insert(&reply(WWW, 0, &[600, 600], None, None), T0)
         .unwrap();
@@ -460,4 +449,187 @@ fn batched_lookups_under_contention_still_answer_every_query() {
         }
     });
     assert_eq!(cache.stats().hits, 4 * 200 * 64);
+}
+
+/// A reply for name `i` that no other name's reply can pass for: `1 + i %
+/// 4` A records, every TTL `1000 + i`.
+fn marked_reply(i: u32) -> Vec<u8> {
+    let ttls = vec![1000 + i; 1 + (i % 4) as usize];
+    reply(&numbered_name(i), 0, &ttls, None, Some(true))
+}
+
+/// Name `i` spelled in mixed case, as a 0x20-randomising client would.
+fn mixed_case_name(i: u32) -> Vec<u8> {
+    let mut name = numbered_name(i);
+    name[1] = b'H';
+    // The first letter of `example`, after its length byte.
+    let example = name.len() - b"example\x03com\x00".len();
+    name[example] = b'E';
+    name
+}
+
+/// Checks that `out`, served for a query with `id` for name `i`, is name
+/// `i`'s reply with the query's ID and spelling; panics otherwise.
+fn assert_reply_is_for(out: &[u8], id: u16, i: u32) {
+    let name = mixed_case_name(i);
+    assert_eq!(out[..2], id.to_be_bytes(), "ID of name {i}");
+    assert_eq!(&out[12..12 + name.len()], &name[..], "question of name {i}");
+    assert_eq!(ttls(out), vec![1000 + i; 1 + (i % 4) as usize], "name {i}");
+}
+
+/// A deterministic xorshift stream of name numbers below `names`.
+fn picks(seed: u64, names: u32) -> impl Iterator<Item = u32> {
+    let mut state = seed | 1;
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % u64::from(names)) as u32
+    })
+}
+
+/// Looks fresh answers to `views` up at `now`: all with `lookup_many` when
+/// `batched`, else one `lookup` each.
+fn look_up_all(
+    cache: &AnswerCache,
+    views: &[QueryView],
+    now: Timestamp,
+    batched: bool,
+    outs: &mut [Vec<u8>],
+    results: &mut [Lookup],
+) {
+    if batched {
+        cache.lookup_many(views, now, StalePolicy::FreshOnly, outs, results);
+    } else {
+        for ((v, out), result) in views.iter().zip(outs).zip(results) {
+            *result = cache.lookup(v, now, StalePolicy::FreshOnly, out);
+        }
+    }
+}
+
+#[test]
+fn concurrent_hits_inserts_and_evictions_never_serve_another_names_reply() {
+    const NAMES: u32 = 3000;
+    const ROUNDS: usize = 6000;
+    // Room for a few hundred of the names in two shards: the writers
+    // evict on nearly every insert while readers hit the same shards.
+    let budget = 100_000;
+    let cache = AnswerCache::new(CacheLimits {
+        answer_bytes: budget,
+        shards: 2,
+        ..CacheLimits::default()
+    });
+    let replies: Vec<Vec<u8>> = (0..NAMES).map(marked_reply).collect();
+    let queries: Vec<Vec<u8>> = (0..NAMES)
+        .map(|i| query(i as u16, &mixed_case_name(i), Some(true), false))
+        .collect();
+    let (inserted, looked_up) = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..2u64)
+            .map(|w| {
+                let (cache, replies) = (&cache, &replies);
+                s.spawn(move || {
+                    picks(w + 1, NAMES)
+                        .take(ROUNDS)
+                        .filter(|&i| cache.insert(&replies[i as usize], T0).is_ok())
+                        .count() as u64
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..4u64)
+            .map(|r| {
+                let (cache, queries) = (&cache, &queries);
+                s.spawn(move || {
+                    let mut counted = [0u64; 3]; // hits, misses, lookups
+                    let mut outs = vec![Vec::new(); LOOKUP_BATCH];
+                    let mut results = [Lookup::Miss; LOOKUP_BATCH];
+                    let mut names = picks(100 + r, NAMES);
+                    for _ in 0..ROUNDS / LOOKUP_BATCH {
+                        let batch: Vec<u32> = names.by_ref().take(LOOKUP_BATCH).collect();
+                        let views: Vec<QueryView> =
+                            batch.iter().map(|&i| view(&queries[i as usize])).collect();
+                        look_up_all(cache, &views, T0, r % 2 == 0, &mut outs, &mut results);
+                        for (k, &i) in batch.iter().enumerate() {
+                            match results[k] {
+                                Lookup::Hit { prefetch: false } => {
+                                    assert_reply_is_for(&outs[k], i as u16, i);
+                                    counted[0] += 1;
+                                }
+                                Lookup::Miss => counted[1] += 1,
+                                other => panic!("name {i}: {other:?}"),
+                            }
+                            counted[2] += 1;
+                        }
+                    }
+                    counted
+                })
+            })
+            .collect();
+        let inserted: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        let looked_up = readers
+            .into_iter()
+            .map(|r| r.join().unwrap())
+            .fold([0u64; 3], |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]]);
+        (inserted, looked_up)
+    });
+    let [hits, misses, lookups] = looked_up;
+    let stats = cache.stats();
+    assert!(hits > 0 && misses > 0, "{hits} hits, {misses} misses");
+    assert_eq!(hits + misses, lookups);
+    assert_eq!(
+        (stats.hits, stats.misses, stats.stale_hits),
+        (hits, misses, 0)
+    );
+    assert_eq!(stats.inserts, inserted);
+    assert!(stats.evictions > 0, "{stats:?}");
+    assert!(stats.bytes <= budget, "{} bytes held", stats.bytes);
+    // What the counters say is held is what a sweep finds.
+    let mut out = Vec::new();
+    let held = (0..NAMES)
+        .filter(|&i| {
+            let hit = cache.lookup(
+                &view(&queries[i as usize]),
+                T0,
+                StalePolicy::FreshOnly,
+                &mut out,
+            );
+            if hit != Lookup::Miss {
+                assert_reply_is_for(&out, i as u16, i);
+            }
+            hit != Lookup::Miss
+        })
+        .count();
+    assert_eq!(held, stats.entries);
+}
+
+#[test]
+fn prefetch_is_signalled_once_however_many_threads_hit() {
+    let cache = holding(&reply(WWW, 0, &[100], None, None));
+    let bytes = query(1, WWW, None, false);
+    let late = T0.plus(95);
+    let signalled: u64 = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (cache, bytes) = (&cache, &bytes);
+                s.spawn(move || {
+                    let views = vec![view(bytes); LOOKUP_BATCH];
+                    let mut outs = vec![Vec::new(); LOOKUP_BATCH];
+                    let mut results = [Lookup::Miss; LOOKUP_BATCH];
+                    let mut signalled = 0;
+                    for _ in 0..100 {
+                        look_up_all(cache, &views, late, t % 2 == 0, &mut outs, &mut results);
+                        signalled += results
+                            .iter()
+                            .filter(|r| **r == Lookup::Hit { prefetch: true })
+                            .count() as u64;
+                        assert!(results.iter().all(|r| matches!(r, Lookup::Hit { .. })));
+                    }
+                    signalled
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum()
+    });
+    let stats = cache.stats();
+    assert_eq!((signalled, stats.prefetches), (1, 1));
+    assert_eq!(stats.hits, 4 * 100 * LOOKUP_BATCH as u64);
 }

@@ -61,34 +61,35 @@ fn addresses(rrset: &CachedRrset) -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn rrset_comes_back_with_its_rrsigs_rank_and_security() {
-    let cache = cache();
-    let records = [a("www.example.", 300, 1), a("www.example.", 300, 2)];
-    let sigs = [rrsig("www.example.", RecordType::A, 300)];
+/// Stores www.example./A as secure authoritative data: 192.0.2.1 and
+/// 192.0.2.2 with `ttls`, signed by one RRSIG with `sig_ttl`. Returns what
+/// the cache said and the RRSIG.
+fn insert_signed_www(cache: &RrsetCache, ttls: [u32; 2], sig_ttl: u32) -> (RrsetInsert, Record) {
+    let records = [a("www.example.", ttls[0], 1), a("www.example.", ttls[1], 2)];
+    let sig = rrsig("www.example.", RecordType::A, sig_ttl);
     let stored = cache
         .insert(
             &records,
-            &sigs,
+            std::slice::from_ref(&sig),
             Rank::AuthoritativeAnswer,
             Security::Secure,
             T0,
         )
         .unwrap();
+    (stored, sig)
+}
+
+#[test]
+fn rrset_comes_back_with_its_rrsigs_rank_and_security() {
+    let cache = cache();
+    let (stored, sig) = insert_signed_www(&cache, [300, 300], 300);
     assert_eq!(stored, RrsetInsert::Stored { ttl: 300 });
     // Case does not matter for the key.
     let got = lookup(&cache, "WWW.Example.", T0.plus(100)).unwrap();
     assert_eq!(addresses(&got), [1, 2]);
-    assert_eq!(
-        got.rrsigs,
-        sigs.iter()
-            .map(|r| {
-                let mut r = r.clone();
-                r.ttl = 200;
-                r
-            })
-            .collect::<Vec<_>>()
-    );
+    let mut sig = sig;
+    sig.ttl = 200;
+    assert_eq!(got.rrsigs, [sig]);
     assert_eq!(got.rank, Rank::AuthoritativeAnswer);
     assert_eq!(got.security, Security::Secure);
     assert_eq!(got.ttl, 200);
@@ -169,17 +170,7 @@ fn higher_rank_replaces_lower_and_any_rank_replaces_expired() {
 #[test]
 fn entry_expires_at_its_smallest_ttl_including_signatures() {
     let cache = cache();
-    let records = [a("www.example.", 300, 1), a("www.example.", 200, 2)];
-    let sigs = [rrsig("www.example.", RecordType::A, 120)];
-    let stored = cache
-        .insert(
-            &records,
-            &sigs,
-            Rank::AuthoritativeAnswer,
-            Security::Secure,
-            T0,
-        )
-        .unwrap();
+    let (stored, _) = insert_signed_www(&cache, [300, 200], 120);
     assert_eq!(stored, RrsetInsert::Stored { ttl: 120 });
     assert_eq!(lookup(&cache, "www.example.", T0.plus(119)).unwrap().ttl, 1);
     assert!(lookup(&cache, "www.example.", T0.plus(120)).is_none());
@@ -209,45 +200,39 @@ fn set_security(cache: &RrsetCache, owner: &str, security: Security, when: Times
     cache.set_security(&name(owner), RecordType::A, DNSClass::IN, security, when)
 }
 
-#[test]
-fn data_found_bogus_later_expires_within_the_bogus_limit() {
+const WWW: &str = "www.example.";
+
+/// A cache holding `owner`/A (TTL 3600) stored at T0 as an authoritative
+/// answer not validated yet.
+fn cache_with_unchecked(owner: &str) -> RrsetCache {
     let cache = cache();
-    let www = ("www.example.", 3600, 1);
-    let _ = put(
+    let stored = put(
         &cache,
-        www,
+        (owner, 3600, 1),
         Rank::AuthoritativeAnswer,
         Security::Unchecked,
         T0,
-    )
-    .unwrap();
+    );
+    assert_eq!(stored, Ok(RrsetInsert::Stored { ttl: 3600 }));
+    cache
+}
+
+#[test]
+fn data_found_bogus_later_expires_within_the_bogus_limit() {
+    let cache = cache_with_unchecked(WWW);
     let when = T0.plus(1000);
-    assert!(set_security(&cache, www.0, Security::Bogus, when));
-    let got = lookup(&cache, www.0, when).unwrap();
+    assert!(set_security(&cache, WWW, Security::Bogus, when));
+    let got = lookup(&cache, WWW, when).unwrap();
     assert_eq!((got.security, got.ttl), (Security::Bogus, 60));
-    assert!(lookup(&cache, www.0, when.plus(60)).is_none());
-    assert!(!set_security(
-        &cache,
-        www.0,
-        Security::Secure,
-        when.plus(60)
-    ));
+    assert!(lookup(&cache, WWW, when.plus(60)).is_none());
+    assert!(!set_security(&cache, WWW, Security::Secure, when.plus(60)));
 }
 
 #[test]
 fn data_found_secure_later_keeps_its_ttl() {
-    let cache = cache();
-    let www = ("www.example.", 3600, 1);
-    let _ = put(
-        &cache,
-        www,
-        Rank::AuthoritativeAnswer,
-        Security::Unchecked,
-        T0,
-    )
-    .unwrap();
-    assert!(set_security(&cache, www.0, Security::Secure, T0));
-    let got = lookup(&cache, www.0, T0.plus(600)).unwrap();
+    let cache = cache_with_unchecked(WWW);
+    assert!(set_security(&cache, WWW, Security::Secure, T0));
+    let got = lookup(&cache, WWW, T0.plus(600)).unwrap();
     assert_eq!((got.security, got.ttl), (Security::Secure, 3000));
 }
 
