@@ -10,6 +10,14 @@
 #   bench/cache.sh                   # 3 runs, 3 s measurement
 #   RUNS=5 MEASURE=5 bench/cache.sh
 #   HUGEPAGES=1 bench/cache.sh       # malloc asks for transparent huge pages
+#   PAIRED=0 bench/cache.sh          # without the paired scaling rounds
+#
+# Criterion times one thread and two threads in phases seconds apart; on a
+# VM whose host changes speed that alone can move the 2/1 ratio by half.
+# So after the criterion runs, the same bench binary's `--paired` mode
+# times one thread and two threads back to back in 21 alternating rounds
+# and prints the median [min..max] of the per-round ratios: the steadier
+# scaling figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
@@ -34,6 +42,12 @@ for run in $(seq 1 "$RUNS"); do
     cp -r "$TARGET/criterion/answer_hit_1m" "$OUT/$run/"
 done
 
+if [ "${PAIRED:-1}" = 1 ]; then
+    echo "paired rounds" >&2
+    cargo bench -p anchorage-cache --bench answer_cache -- --paired 2>/dev/null \
+        | grep '^paired' > "$OUT/paired" || true
+fi
+
 python3 - "$OUT" "$RUNS" <<'PY'
 import json, pathlib, statistics, sys
 out, runs = pathlib.Path(sys.argv[1]), int(sys.argv[2])
@@ -56,3 +70,4 @@ print(mem[0] if mem else "memory: not reported")
 loads = (out / "load").read_text().split()
 print("load average before each run:", " ".join(loads))
 PY
+[ ! -s "$OUT/paired" ] || { echo; cat "$OUT/paired"; }

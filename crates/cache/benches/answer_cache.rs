@@ -12,7 +12,7 @@ use cpu_time::ThreadTime;
 
 use anchorage_cache::{AnswerCache, CacheLimits, Lookup, StalePolicy, Timestamp};
 use anchorage_wire::QueryView;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -222,5 +222,73 @@ fn hits(c: &mut Criterion) {
     group.finish();
 }
 
+/// Hits per round and thread in the paired measurement (about 50 ms).
+const PAIRED_HITS: u64 = 250_000;
+/// Rounds in the paired measurement.
+const PAIRED_ROUNDS: usize = 21;
+
+/// Two threads' scaling measured in pairs: each round times one thread
+/// and then two (or two then one, alternately) a few milliseconds apart,
+/// so that the host changing speed between criterion's separate 1-thread
+/// and 2-thread phases does not land in the ratio. Prints, per case, the
+/// median [min..max] of the per-round ratios and one thread's hits/s.
+fn paired() {
+    let cache = filled_cache();
+    let draws = zipf_draws();
+    println!("paired rounds ({PAIRED_ROUNDS} x {PAIRED_HITS} hits per thread), thread CPU time:");
+    // One name: everything in L1 and nothing written, the control: what
+    // two threads gain when they share no line and no memory bandwidth.
+    let cases = [
+        ("one", Pick::One),
+        ("zipf", Pick::Zipf(&draws)),
+        ("uniform", Pick::Uniform),
+    ];
+    for (name, pick) in cases {
+        for (mode, batched) in [("single", false), ("batched", true)] {
+            let one = |seed| timed_hits(&cache, PAIRED_HITS, seed, pick, batched);
+            let two = |seed: u64| {
+                std::thread::scope(|s| {
+                    let a = s.spawn(|| one(seed));
+                    let b = s.spawn(|| one(seed.wrapping_mul(0x2545_F491)));
+                    let (a, b) = (a.join().expect("thread"), b.join().expect("thread"));
+                    a.max(b)
+                })
+            };
+            let (mut ratios, mut rates) = (Vec::new(), Vec::new());
+            for round in 0..PAIRED_ROUNDS {
+                let seed = 0x9E37_79B9 + round as u64 * 2;
+                let (t1, t2) = if round % 2 == 0 {
+                    let t1 = one(seed);
+                    (t1, two(seed + 1))
+                } else {
+                    let t2 = two(seed + 1);
+                    (one(seed), t2)
+                };
+                ratios.push(2.0 * t1.as_secs_f64() / t2.as_secs_f64());
+                rates.push(PAIRED_HITS as f64 / t1.as_secs_f64());
+            }
+            let median = |xs: &mut Vec<f64>| {
+                xs.sort_by(f64::total_cmp);
+                (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
+            };
+            let (r, rmin, rmax) = median(&mut ratios);
+            let (h, _, _) = median(&mut rates);
+            println!(
+                "paired {name:7} {mode:7}  1 thread {:.2}M hits/s  2/1 {r:.2}x [{rmin:.2}..{rmax:.2}]",
+                h / 1e6
+            );
+        }
+    }
+}
+
 criterion_group!(benches, hits);
-criterion_main!(benches);
+
+fn main() {
+    // `--paired` (after `--`): the paired scaling measurement instead of criterion's.
+    if std::env::args().any(|a| a == "--paired") {
+        paired();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
