@@ -174,6 +174,27 @@ pub struct Config {
     pub rrset_cache: anchorage_cache::CacheLimits,
 }
 
+impl Config {
+    /// A configuration for a lab whose servers all live on loopback (the
+    /// testbed): these hints and port, loopback upstreams allowed, no IPv6
+    /// upstreams, and a deadline (8 s) and first timeout (300 ms) short
+    /// enough for tests.
+    pub fn loopback_lab(hints: RootHints, port: u16) -> Self {
+        Self {
+            hints,
+            allow_loopback_upstreams: true,
+            ipv6_upstream: false,
+            upstream_port: port,
+            limits: Limits {
+                deadline: Duration::from_secs(8),
+                initial_timeout: Duration::from_millis(300),
+                ..Limits::default()
+            },
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anchorage_iterator::config::{Config, Limits, QnameMinimisation};
+use anchorage_iterator::config::Config;
 use anchorage_iterator::recursor::TokioClock;
 use anchorage_iterator::{Answer, Question, Recursor, ResolveError, RootHints, Transport};
 use anchorage_testbed::{AddressPlan, HierarchyConfig, Testbed, Validity, build};
@@ -54,19 +54,7 @@ pub fn config(testbed: &Testbed) -> Config {
 
 /// As [`config`], for servers on loopback that `hints` and `port` name.
 pub fn config_for(hints: RootHints, port: u16) -> Config {
-    Config {
-        hints,
-        allow_loopback_upstreams: true,
-        ipv6_upstream: false,
-        upstream_port: port,
-        qname_minimisation: QnameMinimisation::Relaxed,
-        limits: Limits {
-            deadline: Duration::from_secs(8),
-            initial_timeout: Duration::from_millis(300),
-            ..Limits::default()
-        },
-        ..Config::default()
-    }
+    Config::loopback_lab(hints, port)
 }
 
 /// A recursor on `testbed` with a loopback-only transport.

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anchorage_iterator::config::{Config, Limits, QnameMinimisation};
+use anchorage_iterator::config::Config;
 use anchorage_iterator::recursor::TokioClock;
 use anchorage_iterator::{Recursor, RootHints, Transport};
 use anchorage_resolver::{Pipeline, PipelineConfig, Resolve};
@@ -50,19 +50,10 @@ pub fn testbed(net: u8, port: u16, zones: usize, validity: Validity) -> Testbed 
 /// A pipeline on `testbed`'s hints and root anchor; its transport cannot
 /// send a packet anywhere but loopback.
 pub async fn pipeline(testbed: &Testbed) -> Pipeline {
-    let config = Config {
-        hints: RootHints::parse(&testbed.root_hints()).unwrap(),
-        allow_loopback_upstreams: true,
-        ipv6_upstream: false,
-        upstream_port: testbed.config().addresses.port,
-        qname_minimisation: QnameMinimisation::Relaxed,
-        limits: Limits {
-            deadline: Duration::from_secs(8),
-            initial_timeout: Duration::from_millis(300),
-            ..Limits::default()
-        },
-        ..Config::default()
-    };
+    let config = Config::loopback_lab(
+        RootHints::parse(&testbed.root_hints()).unwrap(),
+        testbed.config().addresses.port,
+    );
     let transport = Transport::loopback_only(config.edns_payload, config.max_outstanding);
     let recursor = Recursor::start(config, transport, Arc::new(TokioClock), 3)
         .await

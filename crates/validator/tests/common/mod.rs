@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anchorage_iterator::config::{Config, Limits as IterLimits, QnameMinimisation};
+use anchorage_iterator::config::Config;
 use anchorage_iterator::recursor::TokioClock;
 use anchorage_iterator::{Answer, Question, Recursor, ResolveError, RootHints, Transport};
 use anchorage_testbed::{AddressPlan, HierarchyConfig, Testbed, Validity, build};
@@ -46,19 +46,10 @@ pub fn testbed_at(addresses: AddressPlan, zones: usize, defects: bool) -> Testbe
 
 /// A loopback-only recursor on the testbed's hints.
 pub async fn recursor(bed: &Testbed) -> Recursor {
-    let config = Config {
-        hints: RootHints::parse(&bed.root_hints()).expect("testbed hints parse"),
-        allow_loopback_upstreams: true,
-        ipv6_upstream: false,
-        upstream_port: bed.config().addresses.port,
-        qname_minimisation: QnameMinimisation::Relaxed,
-        limits: IterLimits {
-            deadline: Duration::from_secs(8),
-            initial_timeout: Duration::from_millis(300),
-            ..IterLimits::default()
-        },
-        ..Config::default()
-    };
+    let config = Config::loopback_lab(
+        RootHints::parse(&bed.root_hints()).expect("testbed hints parse"),
+        bed.config().addresses.port,
+    );
     let transport = Transport::loopback_only(config.edns_payload, config.max_outstanding);
     Recursor::start(config, transport, Arc::new(TokioClock), 7)
         .await
