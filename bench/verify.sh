@@ -11,6 +11,13 @@
 #   bench/verify.sh            # 3 runs, 2 s measurement
 #   RUNS=5 MEASURE=5 bench/verify.sh
 #   FEATURES=aws-lc bench/verify.sh   # (b), (d), (e) on AWS-LC; (a) stays raw ring
+#   PAIRED=0 bench/verify.sh          # without the paired e/b rounds
+#
+# Criterion measures (b) and (e) seconds apart; on a VM whose host changes
+# speed from one minute to the next that alone moves e/b by a third. So
+# after the runs, the bench's `--paired` mode times 32 single calls and one
+# batch of 32 back to back, alternating, 21 rounds per algorithm, and
+# prints the median [min..max] of the per-round e/b: the steadier figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"
@@ -60,3 +67,8 @@ print(f"\n{runs} runs; times are medians of per-run criterion medians; ratios me
 load = (out / "load").read_text().split()
 print(f"1-minute load average before each run: {' '.join(load)} ({os.cpu_count()} cores)")
 PY
+if [ "${PAIRED:-1}" = 1 ]; then
+    echo
+    cargo bench -q -p anchorage-verify --bench verify ${FEATURES:+--features "$FEATURES"} -- --paired 2>/dev/null \
+        | grep '^paired' || echo "paired rounds did not run"
+fi

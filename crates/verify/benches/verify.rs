@@ -16,7 +16,7 @@ use anchorage_wire::proto::dnssec::{Algorithm, PublicKeyBuf};
 use anchorage_wire::proto::rr::rdata::A;
 use anchorage_wire::proto::rr::{DNSClass, Name, RData, Record, SerialNumber};
 use anchorage_wire::{SignedData, signed_data};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 
@@ -326,5 +326,84 @@ fn parts(c: &mut Criterion) {
     group.finish();
 }
 
+/// Rounds in the paired batch measurement.
+const PAIRED_ROUNDS: usize = 21;
+
+/// e/b measured in pairs: each round times `BATCH` single verifications
+/// and then one batch of `BATCH` on 2 threads (or the other way round,
+/// alternately), back to back in wall time, so that the host changing
+/// speed between criterion's separate (b) and (e) measurements does not
+/// land in the ratio. Prints, per algorithm, the median [min..max] of the
+/// per-round ratios.
+fn paired() {
+    let two = NonZeroUsize::new(2).unwrap();
+    println!("paired rounds ({PAIRED_ROUNDS} x {BATCH} jobs each way), memo off, wall time:");
+    for case in cases() {
+        let cold = Verifier::new(Limits {
+            memo_entries: 0,
+            ..Limits::default()
+        });
+        let mut scratch = Scratch::new();
+        let jobs: Vec<Job<'_>> = (0..BATCH)
+            .map(|_| Job {
+                key: &case.key,
+                rrset: &case.rrset,
+                rrsig: &case.rrsig,
+            })
+            .collect();
+        let mut singles = || {
+            let start = std::time::Instant::now();
+            for _ in 0..BATCH {
+                let verified = cold.verify_rrset(
+                    &case.key,
+                    &case.rrset,
+                    &case.rrsig,
+                    now(),
+                    &mut Budget::new(1),
+                    &mut scratch,
+                );
+                assert!(black_box(verified).is_ok());
+            }
+            start.elapsed()
+        };
+        let batch = || {
+            let start = std::time::Instant::now();
+            let all = cold.verify_batch(black_box(&jobs), now(), two);
+            assert!(all.iter().all(Result::is_ok));
+            start.elapsed()
+        };
+        batch(); // starts the pool
+        let mut ratios: Vec<f64> = (0..PAIRED_ROUNDS)
+            .map(|round| {
+                let (b, e) = if round % 2 == 0 {
+                    let b = singles();
+                    (b, batch())
+                } else {
+                    let e = batch();
+                    (singles(), e)
+                };
+                b.as_secs_f64() / e.as_secs_f64()
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "paired {:8} e/b {:.2} [{:.2}..{:.2}]",
+            case.label,
+            ratios[PAIRED_ROUNDS / 2],
+            ratios[0],
+            ratios[PAIRED_ROUNDS - 1]
+        );
+    }
+}
+
 criterion_group!(benches, verify, batch_crossover, parts);
-criterion_main!(benches);
+
+fn main() {
+    // `--paired` (after `--`): the paired e/b measurement instead of criterion's.
+    if std::env::args().any(|a| a == "--paired") {
+        paired();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
