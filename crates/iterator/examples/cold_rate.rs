@@ -26,13 +26,10 @@ const ADDRESSES: AddressPlan = AddressPlan {
 fn main() {
     let (zones, in_flight) = cold::args();
     let ColdBed { bed, questions } = cold::start(zones, ADDRESSES);
-    let config = Config {
-        hints: RootHints::parse(&bed.root_hints()).expect("hints"),
-        allow_loopback_upstreams: true,
-        ipv6_upstream: false,
-        upstream_port: ADDRESSES.port,
-        ..Config::default()
-    };
+    let config = Config::loopback(
+        RootHints::parse(&bed.root_hints()).expect("hints"),
+        ADDRESSES.port,
+    );
     let runtime = cold::runtime();
     let (elapsed, failures, sent) = runtime.block_on(async {
         let transport = Transport::loopback_only(config.edns_payload, config.max_outstanding);

@@ -175,22 +175,29 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for a lab whose servers all live on loopback (the
+    /// A configuration for servers that all live on loopback (the
     /// testbed): these hints and port, loopback upstreams allowed, no IPv6
-    /// upstreams, and a deadline (8 s) and first timeout (300 ms) short
-    /// enough for tests.
-    pub fn loopback_lab(hints: RootHints, port: u16) -> Self {
+    /// upstreams; every other setting the default.
+    pub fn loopback(hints: RootHints, port: u16) -> Self {
         Self {
             hints,
             allow_loopback_upstreams: true,
             ipv6_upstream: false,
             upstream_port: port,
+            ..Self::default()
+        }
+    }
+
+    /// [`loopback`](Self::loopback) with a deadline (8 s) and first
+    /// timeout (300 ms) short enough for tests.
+    pub fn loopback_lab(hints: RootHints, port: u16) -> Self {
+        Self {
             limits: Limits {
                 deadline: Duration::from_secs(8),
                 initial_timeout: Duration::from_millis(300),
                 ..Limits::default()
             },
-            ..Self::default()
+            ..Self::loopback(hints, port)
         }
     }
 }

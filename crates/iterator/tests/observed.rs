@@ -136,10 +136,6 @@ impl Authorities {
 
     fn config(&self, mode: QnameMinimisation) -> Config {
         Config {
-            hints: RootHints::parse(&root_hints_text(self.plan.root())).expect("hints"),
-            allow_loopback_upstreams: true,
-            ipv6_upstream: false,
-            upstream_port: self.port,
             qname_minimisation: mode,
             limits: Limits {
                 deadline: Duration::from_secs(8),
@@ -147,7 +143,10 @@ impl Authorities {
                 max_timeout: Duration::from_millis(500),
                 ..Limits::default()
             },
-            ..Config::default()
+            ..Config::loopback(
+                RootHints::parse(&root_hints_text(self.plan.root())).expect("hints"),
+                self.port,
+            )
         }
     }
 

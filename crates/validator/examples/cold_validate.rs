@@ -35,13 +35,10 @@ fn thread_cpu_nanos() -> u64 {
 fn main() {
     let (zones, in_flight) = cold::args();
     let ColdBed { bed, questions } = cold::start(zones, ADDRESSES);
-    let config = Config {
-        hints: RootHints::parse(&bed.root_hints()).expect("hints"),
-        allow_loopback_upstreams: true,
-        ipv6_upstream: false,
-        upstream_port: ADDRESSES.port,
-        ..Config::default()
-    };
+    let config = Config::loopback(
+        RootHints::parse(&bed.root_hints()).expect("hints"),
+        ADDRESSES.port,
+    );
     let anchors = TrustAnchors::from_zone_text(&bed.trust_anchor()).expect("anchor parses");
     let validator = Arc::new(Validator::new(Arc::new(anchors), Limits::default()));
     // The validator's clock: the time the testbed signs around.

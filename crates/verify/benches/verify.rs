@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 use std::num::NonZeroUsize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anchorage_verify::{Budget, DnskeyVerifier, Job, Limits, Scratch, Verifier};
+use anchorage_verify::{
+    Budget, DnskeyVerifier, Job, Limits, Scratch, Verified, Verifier, VerifyError,
+};
 use anchorage_wire::proto::dnssec::Verifier as _;
 use anchorage_wire::proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG, SigInput};
 use anchorage_wire::proto::dnssec::{Algorithm, PublicKeyBuf};
@@ -203,25 +205,46 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::from(NOW))
 }
 
+/// A verifier without the memo: every check does the math (b, e).
+fn memo_off() -> Verifier {
+    Verifier::new(Limits {
+        memo_entries: 0,
+        ..Limits::default()
+    })
+}
+
+impl Case {
+    /// One check of the case's RRSIG through our public API.
+    fn verify_with(&self, v: &Verifier, scratch: &mut Scratch) -> Result<Verified, VerifyError> {
+        v.verify_rrset(
+            &self.key,
+            &self.rrset,
+            &self.rrsig,
+            now(),
+            &mut Budget::new(1),
+            scratch,
+        )
+    }
+
+    /// [`BATCH`] jobs, each the case's RRSIG.
+    fn jobs(&self) -> Vec<Job<'_>> {
+        (0..BATCH)
+            .map(|_| Job {
+                key: &self.key,
+                rrset: &self.rrset,
+                rrsig: &self.rrsig,
+            })
+            .collect()
+    }
+}
+
 fn verify(c: &mut Criterion) {
     let two = NonZeroUsize::new(2).unwrap();
     for case in cases() {
-        let cold = Verifier::new(Limits {
-            memo_entries: 0,
-            ..Limits::default()
-        });
+        let cold = memo_off();
         let warm = Verifier::default();
         let mut scratch = Scratch::new();
-        let run = |v: &Verifier, scratch: &mut Scratch| {
-            v.verify_rrset(
-                &case.key,
-                &case.rrset,
-                &case.rrsig,
-                now(),
-                &mut Budget::new(1),
-                scratch,
-            )
-        };
+        let run = |v: &Verifier, scratch: &mut Scratch| case.verify_with(v, scratch);
         // Every contender must accept the signature, or the timings mean nothing.
         assert!(case.raw.verify(&case.signed, &case.sig), "{}", case.label);
         assert!(!run(&cold, &mut scratch).unwrap().memo_hit);
@@ -235,13 +258,7 @@ fn verify(c: &mut Criterion) {
                 .verify_rrsig(&case.rrset[0].name, DNSClass::IN, rrsig, case.rrset.iter())
         };
         hickory().unwrap();
-        let jobs: Vec<Job<'_>> = (0..BATCH)
-            .map(|_| Job {
-                key: &case.key,
-                rrset: &case.rrset,
-                rrsig: &case.rrsig,
-            })
-            .collect();
+        let jobs = case.jobs();
         assert!(
             cold.verify_batch(&jobs, now(), two)
                 .iter()
@@ -339,30 +356,13 @@ fn paired() {
     let two = NonZeroUsize::new(2).unwrap();
     println!("paired rounds ({PAIRED_ROUNDS} x {BATCH} jobs each way), memo off, wall time:");
     for case in cases() {
-        let cold = Verifier::new(Limits {
-            memo_entries: 0,
-            ..Limits::default()
-        });
+        let cold = memo_off();
         let mut scratch = Scratch::new();
-        let jobs: Vec<Job<'_>> = (0..BATCH)
-            .map(|_| Job {
-                key: &case.key,
-                rrset: &case.rrset,
-                rrsig: &case.rrsig,
-            })
-            .collect();
+        let jobs = case.jobs();
         let mut singles = || {
             let start = std::time::Instant::now();
             for _ in 0..BATCH {
-                let verified = cold.verify_rrset(
-                    &case.key,
-                    &case.rrset,
-                    &case.rrsig,
-                    now(),
-                    &mut Budget::new(1),
-                    &mut scratch,
-                );
-                assert!(black_box(verified).is_ok());
+                assert!(black_box(case.verify_with(&cold, &mut scratch)).is_ok());
             }
             start.elapsed()
         };

@@ -99,16 +99,12 @@ impl World {
     pub fn new(limits: Limits) -> Self {
         let hints = RootHints::parse(HINTS).unwrap();
         let config = Config {
-            hints: hints.clone(),
-            allow_loopback_upstreams: true,
-            ipv6_upstream: false,
-            upstream_port: PORT,
             qname_minimisation: QnameMinimisation::Off,
             limits: Limits {
                 explore_one_in: u32::MAX,
                 ..limits
             },
-            ..Config::default()
+            ..Config::loopback(hints.clone(), PORT)
         };
         let now = Instant::now();
         Self {
