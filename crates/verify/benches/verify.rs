@@ -22,6 +22,9 @@ use criterion::{Criterion, criterion_group};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 
+#[path = "../../../bench/control.rs"]
+mod control;
+
 /// Jobs per batch in (e); its time divided by this is the time per job.
 const BATCH: usize = 32;
 const INCEPTION: u32 = 1_700_000_000;
@@ -343,62 +346,180 @@ fn parts(c: &mut Criterion) {
     group.finish();
 }
 
-/// Rounds in the paired batch measurement.
-const PAIRED_ROUNDS: usize = 21;
+/// Rounds in the paired measurement.
+const PAIRED_ROUNDS: usize = 301;
 
-/// e/b measured in pairs: each round times `BATCH` single verifications
-/// and then one batch of `BATCH` on 2 threads (or the other way round,
-/// alternately), back to back in wall time, so that the host changing
-/// speed between criterion's separate (b) and (e) measurements does not
-/// land in the ratio. Prints, per algorithm, the median [min..max] of the
-/// per-round ratios.
+/// The ratios measured in rounds: each round times `BATCH` raw-ring
+/// checks (a), `BATCH` of our single calls (b), `BATCH` of hickory's (c),
+/// one batch of `BATCH` on 2 threads (e), and the control (`bench/control.rs`)
+/// as long as (b) on one thread and split over two (a parked thread woken
+/// for the second half, as a batch wakes its pool thread), back to back in wall
+/// time, in an order that rotates from round to round. Criterion measures
+/// the contenders seconds apart, and this host's speed drifts by more than
+/// the margins asked for between them; within a round it barely moves.
+/// Prints, per algorithm, the median [min..max] of the per-round b/a, b/c,
+/// e/b and the control's 2/1.
 fn paired() {
     let two = NonZeroUsize::new(2).unwrap();
-    println!("paired rounds ({PAIRED_ROUNDS} x {BATCH} jobs each way), memo off, wall time:");
+    println!(
+        "paired rounds ({PAIRED_ROUNDS} rounds of {BATCH} checks per contender), memo off, wall time:"
+    );
+    // The control's second thread: parked between rounds and woken for
+    // each, as the batch pool's thread is.
+    let helper = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a thread");
+    // Control steps per second on this thread, to size it like (b).
+    let steps_per_s = {
+        let start = std::time::Instant::now();
+        black_box(control::control_steps(black_box(20_000_000), 1));
+        20e6 / start.elapsed().as_secs_f64()
+    };
     for case in cases() {
         let cold = memo_off();
         let mut scratch = Scratch::new();
         let jobs = case.jobs();
-        let mut singles = || {
+        let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &case.rrsig.data else {
+            unreachable!()
+        };
+        let time = |f: &mut dyn FnMut() -> bool| {
             let start = std::time::Instant::now();
             for _ in 0..BATCH {
-                assert!(black_box(case.verify_with(&cold, &mut scratch)).is_ok());
+                assert!(black_box(f()));
             }
-            start.elapsed()
+            start.elapsed().as_secs_f64()
         };
-        let batch = || {
+        let wall = |f: &dyn Fn()| {
             let start = std::time::Instant::now();
-            let all = cold.verify_batch(black_box(&jobs), now(), two);
-            assert!(all.iter().all(Result::is_ok));
-            start.elapsed()
+            f();
+            start.elapsed().as_secs_f64()
         };
-        batch(); // starts the pool
-        let mut ratios: Vec<f64> = (0..PAIRED_ROUNDS)
-            .map(|round| {
-                let (b, e) = if round % 2 == 0 {
-                    let b = singles();
-                    (b, batch())
-                } else {
-                    let e = batch();
-                    (singles(), e)
-                };
-                b.as_secs_f64() / e.as_secs_f64()
-            })
-            .collect();
-        ratios.sort_by(f64::total_cmp);
+        let single = time(&mut || case.verify_with(&cold, &mut scratch).is_ok());
+        let steps = control_steps_for(steps_per_s * single / 2.0);
+        let mut contenders: [Box<dyn FnMut() -> f64 + '_>; 6] = [
+            Box::new(|| {
+                time(&mut || {
+                    case.raw
+                        .verify(black_box(&case.signed), black_box(&case.sig))
+                })
+            }),
+            Box::new(|| time(&mut || case.verify_with(&cold, &mut scratch).is_ok())),
+            Box::new(|| {
+                time(&mut || {
+                    case.dnskey
+                        .verify_rrsig(&case.rrset[0].name, DNSClass::IN, rrsig, case.rrset.iter())
+                        .is_ok()
+                })
+            }),
+            Box::new(|| {
+                wall(&|| {
+                    let all = cold.verify_batch(black_box(&jobs), now(), two);
+                    assert!(all.iter().all(Result::is_ok));
+                })
+            }),
+            Box::new(|| {
+                wall(&|| {
+                    black_box(control::control_steps(2 * steps, 3));
+                })
+            }),
+            Box::new(|| {
+                wall(&|| {
+                    helper.in_place_scope(|s| {
+                        s.spawn(|_| {
+                            black_box(control::control_steps(steps, 5));
+                        });
+                        black_box(control::control_steps(steps, 7));
+                    });
+                })
+            }),
+        ];
+        contenders[3](); // starts the pool
+        let mut ratios: [Vec<f64>; 4] = Default::default();
+        for round in 0..PAIRED_ROUNDS {
+            let mut t = [0.0; 6];
+            for k in 0..t.len() {
+                let which = (round + k) % t.len();
+                t[which] = contenders[which]();
+            }
+            let [raw, ours, hickory, batch, alone, split] = t;
+            for (into, ratio) in
+                ratios
+                    .iter_mut()
+                    .zip([raw / ours, hickory / ours, ours / batch, alone / split])
+            {
+                into.push(ratio);
+            }
+        }
+        let [ba, bc, eb, control] = ratios.map(median_spread);
         println!(
-            "paired {:8} e/b {:.2} [{:.2}..{:.2}]",
-            case.label,
-            ratios[PAIRED_ROUNDS / 2],
-            ratios[0],
-            ratios[PAIRED_ROUNDS - 1]
+            "paired {:8} b/a {ba}  b/c {bc}  e/b {eb}  control 2/1 {control}",
+            case.label
         );
+    }
+}
+
+/// Steps of the control for `steps` (a positive count, as a float).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn control_steps_for(steps: f64) -> u64 {
+    steps.max(1.0) as u64
+}
+
+/// "median [min..max]" of `xs`.
+fn median_spread(mut xs: Vec<f64>) -> String {
+    xs.sort_by(f64::total_cmp);
+    format!(
+        "{:.3} [{:.2}..{:.2}]",
+        xs[xs.len() / 2],
+        xs[0],
+        xs[xs.len() - 1]
+    )
+}
+
+/// Runs one contender `n` times for an instruction counter (callgrind):
+/// `--count <a|b|c|d> <alg> <n>`; `n = 0` gives the setup's own count.
+fn count(args: &[String]) {
+    let [contender, label, n] = args else {
+        panic!("usage: --count <a|b|c|d> <alg> <n>");
+    };
+    let n: u64 = n.parse().expect("a count");
+    let case = cases()
+        .into_iter()
+        .find(|c| c.label == label)
+        .expect("an algorithm of the bench");
+    let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &case.rrsig.data else {
+        unreachable!()
+    };
+    let (cold, warm) = (memo_off(), Verifier::default());
+    let mut scratch = Scratch::new();
+    // Warm the scratch buffers and the memo outside the count's loop.
+    assert!(case.verify_with(&cold, &mut scratch).is_ok());
+    assert!(case.verify_with(&warm, &mut scratch).is_ok());
+    for _ in 0..n {
+        let ok = match contender.as_str() {
+            "a" => case
+                .raw
+                .verify(black_box(&case.signed), black_box(&case.sig)),
+            "b" => case.verify_with(&cold, &mut scratch).is_ok(),
+            "c" => case
+                .dnskey
+                .verify_rrsig(&case.rrset[0].name, DNSClass::IN, rrsig, case.rrset.iter())
+                .is_ok(),
+            "d" => case.verify_with(&warm, &mut scratch).is_ok(),
+            other => panic!("no contender {other}"),
+        };
+        assert!(black_box(ok));
     }
 }
 
 criterion_group!(benches, verify, batch_crossover, parts);
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--count") {
+        count(&args[at + 1..]);
+        return;
+    }
     // `--paired` (after `--`): the paired e/b measurement instead of criterion's.
     if std::env::args().any(|a| a == "--paired") {
         paired();

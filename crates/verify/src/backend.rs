@@ -1,10 +1,12 @@
-//! The crypto library under signature checks: ring, or AWS-LC with the
-//! `aws-lc` feature.
+//! The crypto library under signature checks: AWS-LC with the `aws-lc`
+//! feature (the default), or ring without it.
 //!
 //! Both take the same decoded key material and answer the same question,
 //! so everything above this module (DNS checks, memo, KeyTrap budget) is
-//! one code path, and `cargo test --features aws-lc` runs every test
-//! against AWS-LC.
+//! one code path, and `cargo test --no-default-features` runs every test
+//! against ring. AWS-LC is the default because it keeps each key parsed:
+//! on ring the RSA key setup is a third of every check, and ring's P-384
+//! is a third of AWS-LC's speed (`bench/verify.sh`).
 //!
 //! # Limitations
 //! ring 0.17 takes RSA keys as raw (n, e) and redoes its key setup on each

@@ -38,7 +38,7 @@ const SEC1_UNCOMPRESSED: u8 = 0x04;
 /// Algorithm 1 (RSA/MD5) has its own key tag rule (RFC 4034 Appendix B.1).
 const RSAMD5: u8 = 1;
 
-/// A DNSKEY parsed once into ring's form, ready to check signatures.
+/// A DNSKEY parsed once into the backend's form, ready to check signatures.
 pub struct DnskeyVerifier {
     owner: Vec<u8>,
     rdata: Box<[u8]>,

@@ -12,8 +12,8 @@
 //! # Limitations
 //! No trust decisions: whether a key is trusted, and what an
 //! [`Unsupported`] result means (insecure, RFC 4035 §5.2), is the
-//! validator's. The crypto backend is ring 0.17, or AWS-LC with the
-//! `aws-lc` feature ([`backend`] says why and what differs).
+//! validator's. The crypto backend is AWS-LC (the default `aws-lc`
+//! feature), or ring 0.17 without it ([`backend`] says why and what differs).
 
 pub mod algorithm;
 mod backend;
