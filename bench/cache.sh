@@ -15,9 +15,11 @@
 # Criterion times one thread and two threads in phases seconds apart; on a
 # VM whose host changes speed that alone can move the 2/1 ratio by half.
 # So after the criterion runs, the same bench binary's `--paired` mode
-# times one thread and two threads back to back in 21 alternating rounds
-# and prints the median [min..max] of the per-round ratios: the steadier
-# scaling figure.
+# times one thread and two threads back to back in 41 rounds and prints
+# the median [min..max] of the per-round ratios: the steadier scaling
+# figure. In the same rounds it times the control (bench/control.rs:
+# register arithmetic, nothing shared) one thread against two: what the
+# host gives two threads at all, and the cache's 2/1 over the control's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-3}"

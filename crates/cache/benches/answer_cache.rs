@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use cpu_time::ThreadTime;
 
+#[path = "../../../bench/control.rs"]
+mod control;
+
 use anchorage_cache::{AnswerCache, CacheLimits, Lookup, StalePolicy, Timestamp};
 use anchorage_wire::QueryView;
 use criterion::{Criterion, Throughput, criterion_group};
@@ -62,6 +65,11 @@ fn filled_cache() -> AnswerCache {
         answer_bytes: 1 << 30,
         ..CacheLimits::default()
     });
+    for i in [0, 42, ENTRIES - 1] {
+        let mut buf = [0; 64];
+        let len = write_query(i, &mut buf);
+        assert_eq!(buf[..len], query(i), "write_query agrees with query");
+    }
     let region = Region::new(GLOBAL);
     let mut wire = 0usize;
     for i in 0..ENTRIES {
@@ -137,9 +145,30 @@ fn next(state: &mut u64, pick: Pick<'_>) -> u32 {
     }
 }
 
+/// Writes the client query for entry `i` (as [`query`] builds it) into
+/// `buf` without allocating; returns its length.
+fn write_query(i: u32, buf: &mut [u8; 64]) -> usize {
+    buf[..12].copy_from_slice(&[(i >> 8) as u8, i as u8, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
+    buf[12] = 11;
+    buf[13] = b'H';
+    buf[14..17].copy_from_slice(b"ost");
+    let mut n = i;
+    for k in (17..24).rev() {
+        buf[k] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let tail: &[u8] =
+        b"\x07example\x03com\x00\x00\x01\x00\x01\x00\x00\x29\x04\xD0\x00\x00\x80\x00\x00\x00";
+    buf[24..24 + tail.len()].copy_from_slice(tail);
+    24 + tail.len()
+}
+
 /// Times `iters` hits in this thread's CPU time (the machine is shared, so
-/// wall time would count other processes), parsing queries outside the clock;
-/// one lookup at a time, or `lookup_many` over batches of [`BATCH`].
+/// wall time would count other processes), preparing queries outside the
+/// clock, without allocating (two threads allocating between their timed
+/// stretches would meet in malloc and in the counting allocator's shared
+/// counters); one lookup at a time, or `lookup_many` over batches of
+/// [`BATCH`].
 fn timed_hits(
     cache: &AnswerCache,
     iters: u64,
@@ -148,7 +177,11 @@ fn timed_hits(
     batched: bool,
 ) -> Duration {
     let mut state = seed | 1;
-    let mut views: Vec<QueryView> = Vec::with_capacity(CHUNK);
+    let mut buf = [0u8; 64];
+    let len = write_query(0, &mut buf);
+    let mut views: Vec<QueryView> = (0..CHUNK)
+        .map(|_| QueryView::parse(&buf[..len]).expect("query"))
+        .collect();
     let mut out = Vec::with_capacity(512);
     let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(512)).collect();
     let mut results = [Lookup::Miss; BATCH];
@@ -156,10 +189,11 @@ fn timed_hits(
     let mut left = iters;
     while left > 0 {
         let n = left.min(CHUNK as u64) as usize;
-        views.clear();
-        views.extend(
-            (0..n).map(|_| QueryView::parse(&query(next(&mut state, pick))).expect("query")),
-        );
+        for view in &mut views[..n] {
+            let len = write_query(next(&mut state, pick), &mut buf);
+            view.parse_into(&buf[..len]).expect("query");
+        }
+        let views = &views[..n];
         let start = ThreadTime::now();
         if batched {
             for batch in views.chunks(BATCH) {
@@ -172,7 +206,7 @@ fn timed_hits(
                 black_box((&results, &outs));
             }
         } else {
-            for view in &views {
+            for view in views {
                 let hit = cache.lookup(view, NOW, StalePolicy::FreshOnly, &mut out);
                 debug_assert!(matches!(hit, Lookup::Hit { .. }));
                 black_box((&hit, &out));
@@ -224,20 +258,55 @@ fn hits(c: &mut Criterion) {
 
 /// Hits per round and thread in the paired measurement (about 50 ms).
 const PAIRED_HITS: u64 = 250_000;
+/// Steps of the control loop per round and thread (about 50 ms).
+const CONTROL_STEPS: u64 = 30_000_000;
 /// Rounds in the paired measurement.
-const PAIRED_ROUNDS: usize = 21;
+const PAIRED_ROUNDS: usize = 41;
+
+/// The control's steps per round and thread, timed in thread CPU time
+/// like the hits.
+fn timed_control(steps: u64, seed: u64) -> Duration {
+    let start = ThreadTime::now();
+    black_box(control::control_steps(steps, seed));
+    start.elapsed()
+}
+
+/// 2/1 of `work`: its time on one thread over the longer of two threads
+/// running it at once (each thread's CPU time), as a throughput ratio.
+fn two_over_one(work: &(dyn Fn(u64) -> Duration + Sync), seed: u64, two_first: bool) -> f64 {
+    let two = || {
+        std::thread::scope(|s| {
+            let a = s.spawn(|| work(seed));
+            let b = s.spawn(|| work(seed.wrapping_mul(0x2545_F491)));
+            let (a, b) = (a.join().expect("thread"), b.join().expect("thread"));
+            a.max(b)
+        })
+    };
+    let (t1, t2) = if two_first {
+        let t2 = two();
+        (work(seed), t2)
+    } else {
+        let t1 = work(seed);
+        (t1, two())
+    };
+    2.0 * t1.as_secs_f64() / t2.as_secs_f64()
+}
 
 /// Two threads' scaling measured in pairs: each round times one thread
-/// and then two (or two then one, alternately) a few milliseconds apart,
-/// so that the host changing speed between criterion's separate 1-thread
-/// and 2-thread phases does not land in the ratio. Prints, per case, the
-/// median [min..max] of the per-round ratios and one thread's hits/s.
-fn paired() {
+/// and two threads a few milliseconds apart (criterion's separate 1-thread
+/// and 2-thread phases are seconds apart, and this host's speed drifts
+/// between them), for the cache and, in the same round, for the control.
+/// Prints, per case, the median [min..max] over rounds of the cache's 2/1,
+/// of the control's 2/1, and of their quotient (1.0: the cache scales as
+/// well as code that shares nothing), and one thread's hits/s.
+/// `only`: run just the cases whose "pick/mode" name contains it.
+fn paired(only: Option<&str>) {
     let cache = filled_cache();
     let draws = zipf_draws();
-    println!("paired rounds ({PAIRED_ROUNDS} x {PAIRED_HITS} hits per thread), thread CPU time:");
-    // One name: everything in L1 and nothing written, the control: what
-    // two threads gain when they share no line and no memory bandwidth.
+    println!(
+        "paired rounds ({PAIRED_ROUNDS} x {PAIRED_HITS} hits per thread, control in the same rounds), thread CPU time:"
+    );
+    // One name: one entry, in L1, nothing written: the cache's compute floor.
     let cases = [
         ("one", Pick::One),
         ("zipf", Pick::Zipf(&draws)),
@@ -245,37 +314,44 @@ fn paired() {
     ];
     for (name, pick) in cases {
         for (mode, batched) in [("single", false), ("batched", true)] {
-            let one = |seed| timed_hits(&cache, PAIRED_HITS, seed, pick, batched);
-            let two = |seed: u64| {
-                std::thread::scope(|s| {
-                    let a = s.spawn(|| one(seed));
-                    let b = s.spawn(|| one(seed.wrapping_mul(0x2545_F491)));
-                    let (a, b) = (a.join().expect("thread"), b.join().expect("thread"));
-                    a.max(b)
-                })
-            };
-            let (mut ratios, mut rates) = (Vec::new(), Vec::new());
+            if only.is_some_and(|only| !format!("{name}/{mode}").contains(only)) {
+                continue;
+            }
+            let hits = |seed| timed_hits(&cache, PAIRED_HITS, seed, pick, batched);
+            let control = |seed| timed_control(CONTROL_STEPS, seed);
+            let (mut ours, mut base, mut quotient, mut rates) = (vec![], vec![], vec![], vec![]);
             for round in 0..PAIRED_ROUNDS {
                 let seed = 0x9E37_79B9 + round as u64 * 2;
-                let (t1, t2) = if round % 2 == 0 {
-                    let t1 = one(seed);
-                    (t1, two(seed + 1))
+                // Order rotates: cache or control first, two or one thread first.
+                let two_first = round % 2 == 1;
+                let (r, c) = if round % 4 < 2 {
+                    let r = two_over_one(&hits, seed, two_first);
+                    (r, two_over_one(&control, seed, two_first))
                 } else {
-                    let t2 = two(seed + 1);
-                    (one(seed), t2)
+                    let c = two_over_one(&control, seed, two_first);
+                    (two_over_one(&hits, seed, two_first), c)
                 };
-                ratios.push(2.0 * t1.as_secs_f64() / t2.as_secs_f64());
-                rates.push(PAIRED_HITS as f64 / t1.as_secs_f64());
+                ours.push(r);
+                base.push(c);
+                quotient.push(r / c);
+                rates.push(PAIRED_HITS as f64 / hits(seed).as_secs_f64());
             }
-            let median = |xs: &mut Vec<f64>| {
+            let show = |xs: &mut Vec<f64>| {
                 xs.sort_by(f64::total_cmp);
-                (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
+                format!(
+                    "{:.2}x [{:.2}..{:.2}]",
+                    xs[xs.len() / 2],
+                    xs[0],
+                    xs[xs.len() - 1]
+                )
             };
-            let (r, rmin, rmax) = median(&mut ratios);
-            let (h, _, _) = median(&mut rates);
+            rates.sort_by(f64::total_cmp);
             println!(
-                "paired {name:7} {mode:7}  1 thread {:.2}M hits/s  2/1 {r:.2}x [{rmin:.2}..{rmax:.2}]",
-                h / 1e6
+                "paired {name:7} {mode:7}  1 thread {:.2}M hits/s  2/1 {}  control 2/1 {}  cache/control {}",
+                rates[rates.len() / 2] / 1e6,
+                show(&mut ours),
+                show(&mut base),
+                show(&mut quotient),
             );
         }
     }
@@ -284,9 +360,15 @@ fn paired() {
 criterion_group!(benches, hits);
 
 fn main() {
-    // `--paired` (after `--`): the paired scaling measurement instead of criterion's.
-    if std::env::args().any(|a| a == "--paired") {
-        paired();
+    // `--paired [case]` (after `--`): the paired scaling measurement
+    // instead of criterion's, of every case or those matching `case`.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--paired") {
+        paired(
+            args.get(at + 1)
+                .map(String::as_str)
+                .filter(|a| !a.starts_with('-')),
+        );
         return;
     }
     benches();
