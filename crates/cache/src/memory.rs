@@ -261,7 +261,6 @@ impl<V: HeapSize> Shard<V> {
     }
 
     /// The entry under `hash`, leaving the LRU order alone.
-    #[cfg(test)]
     pub(crate) fn peek(&self, hash: u64) -> Option<&V> {
         self.find(hash).map(|(_, at)| &self.entry(at).value)
     }

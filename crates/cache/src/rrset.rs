@@ -168,6 +168,15 @@ impl RrsetEntry {
     }
 }
 
+/// The rank of `old`, if it is the RRset named `lower`, fresh at `now`,
+/// and of higher rank than `rank` (RFC 2181 §5.4.1: it is kept).
+fn outranked(old: Option<&RrsetEntry>, lower: &[u8], rank: Rank, now: Timestamp) -> Option<Rank> {
+    old.filter(|old| {
+        old.blob[..usize::from(old.name_len)] == *lower && now < old.expires() && old.rank > rank
+    })
+    .map(|old| old.rank)
+}
+
 /// RRsets with their RRSIGs, rank and security, bounded in bytes.
 pub struct RrsetCache {
     entries: Sharded<RrsetEntry>,
@@ -243,6 +252,12 @@ impl RrsetCache {
             reason: e.to_string(),
         };
         let lower = lower_name.to_bytes().map_err(|e| encode_error(&e))?;
+        let hash = self.key_hash(&lower, rtype, class);
+        // Lower-ranked copies (glue and authority copies of RRsets already
+        // held as answers) are common: turned away before they are encoded.
+        if let Some(kept) = outranked(self.entries.shard(hash).peek(hash), &lower, rank, now) {
+            return Ok(RrsetInsert::KeptHigherRank { kept });
+        }
         let mut blob = lower.clone();
         {
             // One encoder for all records: its compression pointers count
@@ -254,14 +269,10 @@ impl RrsetCache {
             }
             blob.extend_from_slice(&wire);
         }
-        let hash = self.key_hash(&lower, rtype, class);
         let mut shard = self.entries.shard(hash);
-        if let Some(old) = shard.get_mut(hash)
-            && old.blob[..usize::from(old.name_len)] == lower[..]
-            && now < old.expires()
-            && old.rank > rank
-        {
-            return Ok(RrsetInsert::KeptHigherRank { kept: old.rank });
+        // Checked again: another thread may have stored it while we encoded.
+        if let Some(kept) = outranked(shard.get_mut(hash).map(|old| &*old), &lower, rank, now) {
+            return Ok(RrsetInsert::KeptHigherRank { kept });
         }
         let entry = RrsetEntry {
             blob: blob.into_boxed_slice(),
