@@ -14,7 +14,7 @@ use core::num::NonZeroUsize;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anchorage_wire::canonical::{SignedData, signed_data};
+use anchorage_wire::canonical::{CanonicalName, SignedData, signed_data_with};
 use anchorage_wire::proto::dnssec::PublicKey;
 use anchorage_wire::proto::dnssec::rdata::{DNSSECRData, RRSIG, SigInput};
 use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
@@ -22,7 +22,7 @@ use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
 use crate::error::VerifyError;
 use crate::key::DnskeyVerifier;
 use crate::memo::{DEFAULT_MEMO_BYTES, DEFAULT_MEMO_ENTRIES, Memo};
-use crate::signed::{CompareScratch, names_eq_ignore_case, same_signed_data};
+use crate::signed::{CompareScratch, same_signed_data};
 
 /// Default clock skew tolerated on both ends of a validity window, in
 /// seconds. RFC 4035 §5.3.1 allows none; a tunable for hosts with bad clocks.
@@ -102,6 +102,8 @@ impl Default for Budget {
 pub struct Scratch {
     signed: SignedData,
     compare: CompareScratch,
+    /// The owner of the RRset being checked, in canonical form.
+    owner: CanonicalName,
 }
 
 impl Scratch {
@@ -276,8 +278,12 @@ impl Verifier {
         let first = rrset.first().ok_or(VerifyError::Canonical(
             anchorage_wire::CanonicalError::EmptyRrset,
         ))?;
-        let owner = &first.name;
-        if rrsig.dns_class != first.dns_class || !names_eq_ignore_case(&rrsig.name, owner) {
+        // One walk over the owner; every name check below compares bytes.
+        let owner = &mut scratch.owner;
+        if !owner.set(&first.name)
+            || rrsig.dns_class != first.dns_class
+            || !owner.eq_name(&rrsig.name)
+        {
             return Err(VerifyError::OwnerMismatch);
         }
         if input.type_covered != first.record_type() {
@@ -292,14 +298,16 @@ impl Verifier {
         if key.is_revoked() && !is_own_dnskey_self_signature(key, input, rrset) {
             return Err(VerifyError::RevokedKey { tag: key.tag() });
         }
-        let owner_labels = owner_label_count(owner);
+        // Invariant: at most 127 labels.
+        let owner_labels = owner.rrsig_labels() as u8;
         if input.num_labels > owner_labels {
             return Err(VerifyError::LabelsExceedOwner {
                 labels: input.num_labels,
                 owner_labels,
             });
         }
-        if !input.signer_name.zone_of(owner) {
+        // The key matched (`match_key`): the signer name is the key's owner.
+        if !owner.is_at_or_below(key.owner_wire()) {
             return Err(VerifyError::SignerNotAncestor);
         }
         let now = unix_seconds(now);
@@ -313,8 +321,9 @@ impl Verifier {
             .min(remaining);
         // A hit compares the RRset with the stored signed data in place:
         // exact, and cheaper than building the signed data again.
+        let Scratch { compare, owner, .. } = scratch;
         let memo_hit = self.memo.find(key.fingerprint(), sig.sig(), |stored| {
-            same_signed_data(input, rrset, stored, &mut scratch.compare)
+            same_signed_data(input, key.owner_wire(), owner, rrset, stored, compare)
         });
         let verified = Verified {
             ttl,
@@ -328,7 +337,9 @@ impl Verifier {
         })
     }
 
-    /// The signature math after a memo miss; records a success in the memo.
+    /// The signature math after a memo miss, on the owner
+    /// [`check_and_probe`](Self::check_and_probe) left in `scratch`;
+    /// records a success in the memo.
     pub(crate) fn run_math(
         &self,
         key: &DnskeyVerifier,
@@ -338,8 +349,14 @@ impl Verifier {
         budget: &mut Budget,
         scratch: &mut Scratch,
     ) -> Result<Verified, VerifyError> {
-        let data =
-            signed_data(sig.input(), rrset, &mut scratch.signed).map_err(VerifyError::Canonical)?;
+        let data = signed_data_with(
+            sig.input(),
+            key.owner_wire(),
+            &scratch.owner,
+            rrset,
+            &mut scratch.signed,
+        )
+        .map_err(VerifyError::Canonical)?;
         budget.spend()?;
         key.verify_raw(data, sig.sig())?;
         self.memo.insert(key.fingerprint(), sig.sig(), data);
@@ -436,11 +453,6 @@ fn is_own_dnskey_self_signature(key: &DnskeyVerifier, input: &SigInput, rrset: &
         })
 }
 
-/// Labels of `owner`, a leading `*` not counted (RFC 4034 §3.1.3).
-fn owner_label_count(owner: &Name) -> u8 {
-    owner.num_labels()
-}
-
 /// Whether `name` equals the canonical wire name `wire`, ignoring case.
 fn name_eq_wire(name: &Name, mut wire: &[u8]) -> bool {
     for label in name {
@@ -478,11 +490,11 @@ mod tests {
 
     #[test]
     fn wildcard_label_is_not_counted() {
-        assert_eq!(
-            owner_label_count(&Name::from_ascii("*.a.example.").unwrap()),
-            2
-        );
-        assert_eq!(owner_label_count(&Name::root()), 0);
+        let mut owner = CanonicalName::new();
+        assert!(owner.set(&Name::from_ascii("*.a.example.").unwrap()));
+        assert_eq!(owner.rrsig_labels(), 2);
+        assert!(owner.set(&Name::root()));
+        assert_eq!(owner.rrsig_labels(), 0);
     }
 
     #[test]

@@ -13,8 +13,7 @@
 //! pins the agreement on random RRsets. Any doubt answers "not the same",
 //! which only costs a verification.
 
-pub(crate) use anchorage_wire::canonical::names_eq_ignore_case;
-use anchorage_wire::canonical::{CanonicalRrset, write_sig_prefix};
+use anchorage_wire::canonical::{CanonicalName, CanonicalRrset, write_sig_fields};
 use anchorage_wire::name::MAX_NAME_LEN;
 use anchorage_wire::proto::dnssec::rdata::SigInput;
 use anchorage_wire::proto::rr::Record;
@@ -41,8 +40,12 @@ impl CompareScratch {
 
 /// Whether `stored` is exactly the signed data of `sig` over `rrset`, as
 /// `anchorage_wire::signed_data` builds it; false also where it would fail.
+/// `signer` is the signer name and `owner` the first record's name, both
+/// in canonical form.
 pub fn same_signed_data(
     sig: &SigInput,
+    signer: &[u8],
+    owner: &CanonicalName,
     rrset: &[Record],
     stored: &[u8],
     scratch: &mut CompareScratch,
@@ -52,9 +55,11 @@ pub fn same_signed_data(
         rrset: parts,
     } = scratch;
     prefix.clear();
-    write_sig_prefix(sig, prefix);
+    write_sig_fields(sig, prefix);
     let mut rest = stored;
-    if !eat(&mut rest, prefix) || parts.fill(sig, rrset).is_err() {
+    if !(eat(&mut rest, prefix) && eat(&mut rest, signer))
+        || parts.fill_with_owner(sig, rrset, owner).is_err()
+    {
         return false;
     }
     let (owner, fixed) = (parts.owner(), parts.fixed());
@@ -103,6 +108,20 @@ mod tests {
         }
     }
 
+    /// `same_signed_data` with the signer and owner put in canonical form.
+    fn same(
+        input: &SigInput,
+        rrset: &[Record],
+        stored: &[u8],
+        scratch: &mut CompareScratch,
+    ) -> bool {
+        let mut signer = Vec::new();
+        anchorage_wire::canonical::write_canonical_name(&input.signer_name, &mut signer);
+        let mut owner = CanonicalName::new();
+        owner.set(&rrset[0].name);
+        same_signed_data(input, &signer, &owner, rrset, stored, scratch)
+    }
+
     #[test]
     fn a_wildcard_expansion_matches_only_with_its_labels_field() {
         let owner = Name::from_ascii("A.b.Example.").unwrap();
@@ -114,19 +133,14 @@ mod tests {
         let stored = signed_data(&input(1), &rrset, &mut buf).unwrap().to_vec();
         assert!(stored.windows(10).any(|w| w == b"\x01*\x07example"));
         let mut scratch = CompareScratch::default();
-        assert!(same_signed_data(&input(1), &rrset, &stored, &mut scratch));
-        assert!(!same_signed_data(&input(3), &rrset, &stored, &mut scratch));
+        assert!(same(&input(1), &rrset, &stored, &mut scratch));
+        assert!(!same(&input(3), &rrset, &stored, &mut scratch));
         assert!(
-            !same_signed_data(&input(4), &rrset, &stored, &mut scratch),
+            !same(&input(4), &rrset, &stored, &mut scratch),
             "labels above owner's"
         );
-        assert!(!same_signed_data(
-            &input(1),
-            &rrset[..1],
-            &stored,
-            &mut scratch
-        ));
-        assert!(!same_signed_data(
+        assert!(!same(&input(1), &rrset[..1], &stored, &mut scratch));
+        assert!(!same(
             &input(1),
             &rrset,
             &stored[..stored.len() - 1],

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anchorage_verify::key::FLAG_ZONE;
 use anchorage_verify::signed::{CompareScratch, same_signed_data};
 use anchorage_verify::{Budget, DnskeyVerifier, Scratch, Verifier, VerifyError, key_tag};
+use anchorage_wire::canonical::{CanonicalName, write_canonical_name};
 use anchorage_wire::proto::dnssec::rdata::{DNSKEY, DNSSECRData, RRSIG, SigInput};
 use anchorage_wire::proto::dnssec::{Algorithm, PublicKeyBuf};
 use anchorage_wire::proto::rr::rdata::{A, AAAA, MX, NS, TXT};
@@ -350,7 +351,13 @@ proptest! {
         let edited_input = zone.input(&edited, edited_labels);
         let mut other = SignedData::new();
         let expected = signed_data(&edited_input, &edited, &mut other).is_ok_and(|d| d == stored);
-        let got = same_signed_data(&edited_input, &edited, &stored, &mut CompareScratch::default());
+        let mut signer = Vec::new();
+        write_canonical_name(&edited_input.signer_name, &mut signer);
+        let mut owner = CanonicalName::new();
+        if let Some(first) = edited.first() {
+            owner.set(&first.name);
+        }
+        let got = same_signed_data(&edited_input, &signer, &owner, &edited, &stored, &mut CompareScratch::default());
         prop_assert_eq!(got, expected, "{:?}", edit);
     }
 }

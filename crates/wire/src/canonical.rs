@@ -62,6 +62,119 @@ pub enum CanonicalError {
     },
 }
 
+/// Most labels a name can have: 127 one-character labels and the root
+/// fill 255 bytes.
+const MAX_LABELS: usize = 127;
+
+/// A name in canonical form (RFC 4034 §6.2) with where each label starts,
+/// written by one walk over a hickory [`Name`]; compared with other names,
+/// tested for ancestors and cut into suffixes without walking it again.
+#[derive(Debug, Clone)]
+pub struct CanonicalName {
+    bytes: [u8; MAX_NAME_LEN],
+    len: usize,
+    starts: [u8; MAX_LABELS],
+    labels: usize,
+}
+
+impl Default for CanonicalName {
+    fn default() -> Self {
+        Self {
+            bytes: [0; MAX_NAME_LEN],
+            len: 1,
+            starts: [0; MAX_LABELS],
+            labels: 0,
+        }
+    }
+}
+
+impl CanonicalName {
+    /// The root name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes this `name` in canonical form; false (and the root) if `name`
+    /// is longer than a wire name can be, which a decoded name never is.
+    pub fn set(&mut self, name: &Name) -> bool {
+        let (mut len, mut labels) = (0, 0);
+        for label in name {
+            let end = len + 1 + label.len();
+            // The root byte must fit after the last label.
+            if end >= MAX_NAME_LEN || labels == MAX_LABELS {
+                *self = Self::default();
+                return false;
+            }
+            // Invariant: `len` < 255 here, so it fits a byte.
+            self.starts[labels] = len as u8;
+            self.bytes[len] = label.len() as u8;
+            for (dst, src) in self.bytes[len + 1..end].iter_mut().zip(label) {
+                *dst = src.to_ascii_lowercase();
+            }
+            (len, labels) = (end, labels + 1);
+        }
+        self.bytes[len] = 0;
+        (self.len, self.labels) = (len + 1, labels);
+        true
+    }
+
+    /// The name in canonical wire form, root byte included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Labels, the root not counted.
+    pub fn labels(&self) -> usize {
+        self.labels
+    }
+
+    /// Labels as an RRSIG labels field counts them: a leading `*` not
+    /// counted (RFC 4034 §3.1.3).
+    pub fn rrsig_labels(&self) -> usize {
+        self.labels - usize::from(self.labels > 0 && self.bytes[..2] == *b"\x01*")
+    }
+
+    /// The rightmost `n` labels and the root, if the name has `n` labels.
+    pub fn suffix(&self, n: usize) -> Option<&[u8]> {
+        let start = match n {
+            0 => self.len - 1,
+            n if n <= self.labels => usize::from(self.starts[self.labels - n]),
+            _ => return None,
+        };
+        Some(&self.bytes[start..self.len])
+    }
+
+    /// Whether `name` is this name, ASCII case ignored (RFC 4343).
+    pub fn eq_name(&self, name: &Name) -> bool {
+        let mut rest = self.as_bytes();
+        for label in name {
+            let Some((&len, tail)) = rest.split_first() else {
+                return false;
+            };
+            match tail.split_at_checked(usize::from(len)) {
+                Some((ours, tail)) if ours.eq_ignore_ascii_case(label) => {
+                    rest = tail;
+                }
+                _ => return false,
+            }
+        }
+        rest == [0]
+    }
+
+    /// Whether this name is `ancestor` or below it; `ancestor` is a name
+    /// in canonical form.
+    pub fn is_at_or_below(&self, ancestor: &[u8]) -> bool {
+        let Some(at) = self.len.checked_sub(ancestor.len()) else {
+            return false;
+        };
+        let on_a_label = at + 1 == self.len
+            || self.starts[..self.labels]
+                .iter()
+                .any(|&s| usize::from(s) == at);
+        on_a_label && self.bytes[at..self.len] == *ancestor
+    }
+}
+
 /// Reusable buffers holding the signed data of one RRset at a time.
 #[derive(Debug, Default)]
 pub struct SignedData {
@@ -123,22 +236,37 @@ impl CanonicalRrset {
         sig: &SigInput,
         rrset: impl IntoIterator<Item = &'r Record>,
     ) -> Result<(), CanonicalError> {
+        let mut records = rrset.into_iter();
+        let first = records.next().ok_or(CanonicalError::EmptyRrset)?;
+        let mut owner = CanonicalName::new();
+        owner.set(&first.name);
+        self.fill_with_owner(sig, core::iter::once(first).chain(records), &owner)
+    }
+
+    /// As [`fill`](Self::fill), with `owner` already the canonical form of
+    /// the first record's name (a caller that checked names against it
+    /// spares the walks).
+    pub fn fill_with_owner<'r>(
+        &mut self,
+        sig: &SigInput,
+        rrset: impl IntoIterator<Item = &'r Record>,
+        owner: &CanonicalName,
+    ) -> Result<(), CanonicalError> {
         self.rdata.clear();
         self.spans.clear();
         let mut records = rrset.into_iter();
         let first = records.next().ok_or(CanonicalError::EmptyRrset)?;
-        let (owner, class) = (&first.name, first.dns_class);
+        let class = first.dns_class;
         self.owner_len = write_signed_owner(owner, sig.num_labels, &mut self.owner)?;
         self.fixed[0..2].copy_from_slice(&u16::from(sig.type_covered).to_be_bytes());
         self.fixed[2..4].copy_from_slice(&u16::from(class).to_be_bytes());
         self.fixed[4..8].copy_from_slice(&sig.original_ttl.to_be_bytes());
 
         for (index, record) in core::iter::once(first).chain(records).enumerate() {
-            // The first record's name is the owner: comparing it with
-            // itself was a quarter of the cost of a two-record RRset.
+            // The first record's name is the owner: not compared with itself.
             if record.record_type() != sig.type_covered
                 || record.dns_class != class
-                || (index > 0 && !names_eq_ignore_case(&record.name, owner))
+                || (index > 0 && !owner.eq_name(&record.name))
             {
                 return Err(CanonicalError::NotInRrset { index });
             }
@@ -211,6 +339,34 @@ pub fn signed_data<'a, 'r>(
     bytes.clear();
     parts.fill(sig, rrset)?;
     write_sig_prefix(sig, bytes);
+    write_records(parts, bytes);
+    Ok(bytes)
+}
+
+/// As [`signed_data`], with the signer name and the first record's owner
+/// name already in canonical form (`signer` equal to `sig.signer_name`
+/// ignoring case: a caller that matched the key has it).
+pub fn signed_data_with<'a, 'r>(
+    sig: &SigInput,
+    signer: &[u8],
+    owner: &CanonicalName,
+    rrset: impl IntoIterator<Item = &'r Record>,
+    buf: &'a mut SignedData,
+) -> Result<&'a [u8], CanonicalError> {
+    let SignedData {
+        bytes,
+        rrset: parts,
+    } = buf;
+    bytes.clear();
+    parts.fill_with_owner(sig, rrset, owner)?;
+    write_sig_fields(sig, bytes);
+    bytes.extend_from_slice(signer);
+    write_records(parts, bytes);
+    Ok(bytes)
+}
+
+/// Appends each record of `parts` as signed data holds it.
+fn write_records(parts: &CanonicalRrset, bytes: &mut Vec<u8>) {
     let (owner, fixed) = (parts.owner(), parts.fixed());
     for data in parts.rdatas() {
         bytes.extend_from_slice(owner);
@@ -218,12 +374,17 @@ pub fn signed_data<'a, 'r>(
         bytes.extend_from_slice(&(data.len() as u16).to_be_bytes());
         bytes.extend_from_slice(data);
     }
-    Ok(bytes)
 }
 
 /// Appends the RRSIG RDATA fields before the signature (RFC 4034 §3.1),
 /// signer name in canonical form: the head of every signed data block.
 pub fn write_sig_prefix(sig: &SigInput, out: &mut Vec<u8>) {
+    write_sig_fields(sig, out);
+    write_canonical_name(&sig.signer_name, out);
+}
+
+/// Appends the RRSIG RDATA fields before the signer name.
+pub fn write_sig_fields(sig: &SigInput, out: &mut Vec<u8>) {
     out.extend_from_slice(&u16::from(sig.type_covered).to_be_bytes());
     out.push(u8::from(sig.algorithm));
     out.push(sig.num_labels);
@@ -231,7 +392,6 @@ pub fn write_sig_prefix(sig: &SigInput, out: &mut Vec<u8>) {
     out.extend_from_slice(&sig.sig_expiration.get().to_be_bytes());
     out.extend_from_slice(&sig.sig_inception.get().to_be_bytes());
     out.extend_from_slice(&sig.key_tag.to_be_bytes());
-    write_canonical_name(&sig.signer_name, out);
 }
 
 /// Appends `name` in canonical form: uncompressed, fully qualified, ASCII
@@ -324,45 +484,35 @@ pub fn write_canonical_rdata(data: &RData, out: &mut Vec<u8>) -> Result<(), Cano
     Ok(())
 }
 
-/// Writes the owner name a signature covers into `out`, returning its length.
+/// Writes the owner name a signature with `labels` in its labels field
+/// covers into `out`, returning its length.
 fn write_signed_owner(
-    owner: &Name,
+    owner: &CanonicalName,
     labels: u8,
     out: &mut [u8; MAX_NAME_LEN],
 ) -> Result<usize, CanonicalError> {
-    // `LabelIter` knows its length: no counting walk.
-    let total = owner.iter().len();
-    let wildcard = owner.iter().next().is_some_and(|l| l == b"*");
-    let owner_labels = (total - usize::from(wildcard)) as u8;
+    let owner_labels = owner.rrsig_labels();
+    let exceeds = CanonicalError::LabelsExceedOwner {
+        labels,
+        // Invariant: at most 127 labels.
+        owner_labels: owner_labels as u8,
+    };
+    let labels = usize::from(labels);
     if labels > owner_labels {
-        return Err(CanonicalError::LabelsExceedOwner {
-            labels,
-            owner_labels,
-        });
+        return Err(exceeds);
     }
-    let mut len = 0;
-    let mut push_label = |label: &[u8], out: &mut [u8; MAX_NAME_LEN]| {
-        out[len] = label.len() as u8;
-        for (dst, src) in out[len + 1..=len + label.len()].iter_mut().zip(label) {
-            *dst = src.to_ascii_lowercase();
-        }
-        len += 1 + label.len();
-    };
-    let skip = if labels < owner_labels {
-        // RFC 4035 §5.3.2: expanded from a wildcard; sign "*." + the
-        // rightmost `labels` labels.
-        push_label(b"*", out);
-        total - usize::from(labels)
-    } else {
-        0
-    };
-    for label in owner.iter().skip(skip) {
-        // Invariant: a hickory Name is at most 255 bytes, and replacing
-        // labels by one "*" label only shortens it.
-        push_label(label, out);
+    if labels == owner_labels {
+        let name = owner.as_bytes();
+        out[..name.len()].copy_from_slice(name);
+        return Ok(name.len());
     }
-    out[len] = 0;
-    Ok(len + 1)
+    // RFC 4035 §5.3.2: expanded from a wildcard; sign "*." + the rightmost
+    // `labels` labels. Invariant: that is shorter than the owner by at
+    // least one label of two bytes, so it fits.
+    let suffix = owner.suffix(labels).ok_or(exceeds)?;
+    out[..2].copy_from_slice(b"\x01*");
+    out[2..2 + suffix.len()].copy_from_slice(suffix);
+    Ok(2 + suffix.len())
 }
 
 fn write_sig(sig: &SIG, out: &mut Vec<u8>) {

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anchorage_wire::canonical::{CanonicalError, SignedData, signed_data, write_canonical_rdata};
+use anchorage_wire::canonical::{
+    CanonicalError, CanonicalName, SignedData, signed_data, signed_data_with, write_canonical_name,
+    write_canonical_rdata,
+};
 use anchorage_wire::proto::dnssec::rdata::{DNSSECRData, NSEC, SigInput};
 use anchorage_wire::proto::dnssec::{Algorithm, PublicKey, TBS};
 use anchorage_wire::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, NULL, SOA, SRV, TXT};
@@ -183,6 +186,72 @@ fn wildcard_expansion_signs_the_star_owner() {
             .any(|w| w == star_wire)
     );
     assert_eq!(from_expanded, hickory_tbs(&input, &expanded));
+}
+
+fn canonical(name: &Name) -> CanonicalName {
+    let mut c = CanonicalName::new();
+    assert!(c.set(name));
+    c
+}
+
+#[test]
+fn canonical_name_compares_and_cuts_on_label_boundaries() {
+    let www = canonical(&name("WWW.Example.NET."));
+    assert_eq!(www.as_bytes(), b"\x03www\x07example\x03net\x00");
+    assert_eq!((www.labels(), www.rrsig_labels()), (3, 3));
+    assert!(www.eq_name(&name("www.EXAMPLE.net.")));
+    assert!(!www.eq_name(&name("example.net.")));
+    assert!(!www.eq_name(&name("www.example.net.example.")));
+    assert!(!www.eq_name(&name("wwx.example.net.")));
+    assert_eq!(www.suffix(2), Some(&b"\x07example\x03net\x00"[..]));
+    assert_eq!(www.suffix(0), Some(&b"\x00"[..]));
+    assert_eq!(www.suffix(3), Some(www.as_bytes()));
+    assert_eq!(www.suffix(4), None);
+    for ancestor in ["www.example.net.", "example.net.", "net.", "."] {
+        let mut wire = Vec::new();
+        write_canonical_name(&name(ancestor), &mut wire);
+        assert!(www.is_at_or_below(&wire), "{ancestor}");
+    }
+    for other in ["xample.net.", "a.www.example.net.", "example.com."] {
+        let mut wire = Vec::new();
+        write_canonical_name(&name(other), &mut wire);
+        assert!(!www.is_at_or_below(&wire), "{other}");
+    }
+    // A label holding what looks like a name: the tail matches the bytes
+    // of `example.net.` but does not start on a label.
+    let tricky = Name::from_labels([&b"x\x07example"[..], b"net"]).unwrap();
+    let tricky = canonical(&tricky);
+    assert!(tricky.as_bytes().ends_with(b"\x07example\x03net\x00"));
+    assert!(!tricky.is_at_or_below(b"\x07example\x03net\x00"));
+    assert_eq!(canonical(&name("*.a.example.")).rrsig_labels(), 2);
+    assert_eq!(canonical(&Name::root()).as_bytes(), b"\x00");
+}
+
+#[test]
+fn signed_data_with_canonical_names_equals_signed_data() {
+    let mut a = SignedData::new();
+    let mut b = SignedData::new();
+    for (owner, labels) in [
+        ("A.b.Example.", 3),
+        ("a.B.example.", 2),
+        ("*.b.example.", 2),
+    ] {
+        let owner = name(owner);
+        let mut input = input_for(RecordType::A, &owner, labels);
+        input.signer_name = name("Example.");
+        let rrset = [
+            record(&owner, RData::A(A::new(192, 0, 2, 2))),
+            record(
+                &name(&owner.to_ascii().to_uppercase()),
+                RData::A(A::new(192, 0, 2, 1)),
+            ),
+        ];
+        let mut signer = Vec::new();
+        write_canonical_name(&input.signer_name, &mut signer);
+        let want = signed_data(&input, &rrset, &mut a).unwrap();
+        let got = signed_data_with(&input, &signer, &canonical(&owner), &rrset, &mut b).unwrap();
+        assert_eq!(want, got);
+    }
 }
 
 #[test]
