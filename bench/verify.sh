@@ -12,10 +12,12 @@
 #   RUNS=5 MEASURE=5 bench/verify.sh
 #   BACKEND=ring bench/verify.sh       # (b), (d), (e) on ring as well
 #
-# Times come from criterion. The ratios b/a, b/c and e/b come from the
-# bench's `--paired` mode instead: per round it times 32 checks of (a),
-# (b) and (c) and one 2-thread batch of 32 (e) back to back, in an order
-# that rotates, 301 rounds, and takes the median of the per-round ratios.
+# Times come from criterion. The ratios come from the bench's `--paired`
+# mode instead: per round it times 32 checks of (a), (b) and (c), 8 x 32
+# memo hits (d), one 2-thread batch of 32 (e) and the control
+# (bench/control.rs, as long as (b), on one thread and on two) back to
+# back, in an order that rotates, 301 rounds, and takes the median of the
+# per-round ratios.
 # Criterion measures the contenders seconds apart, and this VM's speed
 # drifts by ±20 % from one minute to the next — more than the margins the
 # ratios are held to. Each run gives one paired median per ratio; the table
@@ -58,7 +60,7 @@ paired = {}
 for run in range(1, runs + 1):
     for line in (out / f"paired.{run}").read_text().splitlines():
         alg = line.split()[1]
-        for name, value in re.findall(r"(b/a|b/c|e/b) ([0-9.]+)", line):
+        for name, value in re.findall(r"(b/a|b/c|b/d|e/b|control 2/1) ([0-9.]+)", line):
             paired.setdefault((alg, name), []).append(float(value))
 def fmt_t(ns):
     return f"{ns/1000:9.2f} us" if ns >= 1000 else f"{ns:9.0f} ns"
@@ -66,18 +68,20 @@ def fmt_r(xs):
     return f"{statistics.median(xs):6.2f} [{min(xs):.2f}..{max(xs):.2f}]" if xs else "-"
 print(f"backend under (b), (d), (e): {backend}")
 print(f"{'alg':8} {'a ring':>12} {'b ours':>12} {'c hickory':>12} {'d memo hit':>12} {'e batch/job':>12}"
-      f"  {'b/a':>20} {'b/c':>20} {'b/d':>22} {'e/b':>20}")
+      f"  {'b/a':>20} {'b/c':>20} {'b/d':>22} {'e/b':>20} {'control 2/1':>20}")
 for alg in algs:
     t = {p: [median_ns(r, alg, p) for r in range(1, runs + 1)] for p in parts}
     per_job = [x / BATCH for x in t["e_batch2"]]
-    bd = [b / d for b, d in zip(t["b_ours_cold"], t["d_memo_hit"])]
     med = statistics.median
     print(f"{alg:8} {fmt_t(med(t['a_ring'])):>12} {fmt_t(med(t['b_ours_cold'])):>12} "
           f"{fmt_t(med(t['c_hickory'])):>12} {fmt_t(med(t['d_memo_hit'])):>12} {fmt_t(med(per_job)):>12}"
           f"  {fmt_r(paired.get((alg, 'b/a'), [])):>20} {fmt_r(paired.get((alg, 'b/c'), [])):>20}"
-          f" {fmt_r(bd):>22} {fmt_r(paired.get((alg, 'e/b'), [])):>20}")
-print(f"\n{runs} runs. Times: medians of per-run criterion medians. b/d: from those times.")
-print("b/a, b/c, e/b: per run the median of 301 paired rounds; here median [min..max] over runs.")
+          f" {fmt_r(paired.get((alg, 'b/d'), [])):>22} {fmt_r(paired.get((alg, 'e/b'), [])):>20}"
+          f" {fmt_r(paired.get((alg, 'control 2/1'), [])):>20}")
+print(f"\n{runs} runs. Times: medians of per-run criterion medians.")
+print("Ratios: per run the median of 301 paired rounds; here median [min..max] over runs.")
+print("control 2/1: bench/control.rs as long as (b), one thread against two, in the same rounds:")
+print("what this host gives two threads at all, the ceiling for e/b.")
 load = (out / "load").read_text().split()
 print(f"1-minute load average before each run: {' '.join(load)} ({os.cpu_count()} cores)")
 PY

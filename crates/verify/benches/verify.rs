@@ -348,9 +348,12 @@ fn parts(c: &mut Criterion) {
 
 /// Rounds in the paired measurement.
 const PAIRED_ROUNDS: usize = 301;
+/// Memo hits (d) timed in a round per check of the other contenders.
+const MEMO_HITS_PER_CHECK: u32 = 8;
 
 /// The ratios measured in rounds: each round times `BATCH` raw-ring
 /// checks (a), `BATCH` of our single calls (b), `BATCH` of hickory's (c),
+/// `BATCH` x [`MEMO_HITS_PER_CHECK`] memo hits (d),
 /// one batch of `BATCH` on 2 threads (e), and the control (`bench/control.rs`)
 /// as long as (b) on one thread and split over two (a parked thread woken
 /// for the second half, as a batch wakes its pool thread), back to back in wall
@@ -358,7 +361,7 @@ const PAIRED_ROUNDS: usize = 301;
 /// the contenders seconds apart, and this host's speed drifts by more than
 /// the margins asked for between them; within a round it barely moves.
 /// Prints, per algorithm, the median [min..max] of the per-round b/a, b/c,
-/// e/b and the control's 2/1.
+/// b/d, e/b and the control's 2/1.
 fn paired() {
     let two = NonZeroUsize::new(2).unwrap();
     println!(
@@ -397,7 +400,10 @@ fn paired() {
         };
         let single = time(&mut || case.verify_with(&cold, &mut scratch).is_ok());
         let steps = control_steps_for(steps_per_s * single / 2.0);
-        let mut contenders: [Box<dyn FnMut() -> f64 + '_>; 6] = [
+        let warm = Verifier::default();
+        let mut warm_scratch = Scratch::new();
+        assert!(!case.verify_with(&warm, &mut warm_scratch).unwrap().memo_hit);
+        let mut contenders: [Box<dyn FnMut() -> f64 + '_>; 7] = [
             Box::new(|| {
                 time(&mut || {
                     case.raw
@@ -433,30 +439,52 @@ fn paired() {
                     });
                 })
             }),
+            // (d): memo hits, MEMO_HITS_PER_CHECK per check of the others,
+            // so the round's timing is not lost in the clock's own cost.
+            Box::new(|| {
+                let mut all = 0.0;
+                for _ in 0..MEMO_HITS_PER_CHECK {
+                    all += time(&mut || {
+                        case.verify_with(&warm, &mut warm_scratch)
+                            .is_ok_and(|v| v.memo_hit)
+                    });
+                }
+                all / f64::from(MEMO_HITS_PER_CHECK)
+            }),
         ];
         contenders[3](); // starts the pool
-        let mut ratios: [Vec<f64>; 4] = Default::default();
-        for round in 0..PAIRED_ROUNDS {
-            let mut t = [0.0; 6];
-            for k in 0..t.len() {
-                let which = (round + k) % t.len();
-                t[which] = contenders[which]();
-            }
-            let [raw, ours, hickory, batch, alone, split] = t;
-            for (into, ratio) in
-                ratios
-                    .iter_mut()
-                    .zip([raw / ours, hickory / ours, ours / batch, alone / split])
-            {
-                into.push(ratio);
-            }
-        }
-        let [ba, bc, eb, control] = ratios.map(median_spread);
+        let ratios = rounds(&mut contenders);
+        let [ba, bc, bd, eb, control] = ratios.map(median_spread);
         println!(
-            "paired {:8} b/a {ba}  b/c {bc}  e/b {eb}  control 2/1 {control}",
+            "paired {:8} b/a {ba}  b/c {bc}  b/d {bd}  e/b {eb}  control 2/1 {control}",
             case.label
         );
     }
+}
+
+/// Runs the paired rounds over the contenders (a, b, c, e, control alone,
+/// control split, d) and returns per round b/a, b/c, b/d, e/b and the
+/// control's 2/1.
+fn rounds(contenders: &mut [Box<dyn FnMut() -> f64 + '_>; 7]) -> [Vec<f64>; 5] {
+    let mut ratios: [Vec<f64>; 5] = Default::default();
+    for round in 0..PAIRED_ROUNDS {
+        let mut t = [0.0; 7];
+        for k in 0..t.len() {
+            let which = (round + k) % t.len();
+            t[which] = contenders[which]();
+        }
+        let [raw, ours, hickory, batch, alone, split, memo] = t;
+        for (into, ratio) in ratios.iter_mut().zip([
+            raw / ours,
+            hickory / ours,
+            ours / memo,
+            ours / batch,
+            alone / split,
+        ]) {
+            into.push(ratio);
+        }
+    }
+    ratios
 }
 
 /// Steps of the control for `steps` (a positive count, as a float).
