@@ -332,15 +332,13 @@ pub fn signed_data<'a, 'r>(
     rrset: impl IntoIterator<Item = &'r Record>,
     buf: &'a mut SignedData,
 ) -> Result<&'a [u8], CanonicalError> {
-    let SignedData {
-        bytes,
-        rrset: parts,
-    } = buf;
-    bytes.clear();
-    parts.fill(sig, rrset)?;
-    write_sig_prefix(sig, bytes);
-    write_records(parts, bytes);
-    Ok(bytes)
+    let mut records = rrset.into_iter();
+    let first = records.next().ok_or(CanonicalError::EmptyRrset)?;
+    let (mut owner, mut signer) = (CanonicalName::new(), CanonicalName::new());
+    owner.set(&first.name);
+    signer.set(&sig.signer_name);
+    let rrset = core::iter::once(first).chain(records);
+    signed_data_with(sig, signer.as_bytes(), &owner, rrset, buf)
 }
 
 /// As [`signed_data`], with the signer name and the first record's owner
