@@ -2,8 +2,9 @@
 //! registers only, no memory, nothing shared between threads. Timed one
 //! thread against two in the same rounds as the code under test, it shows
 //! what this host gives two threads that cannot get in each other's way,
-//! the ceiling for any 2-thread figure measured beside it. Included by the
-//! cache and verify benches with `#[path]`.
+//! the ceiling for any 2-thread figure measured beside it. Also how the
+//! paired modes sum up their rounds. Included by the cache and verify
+//! benches with `#[path]`.
 
 /// Runs `steps` steps of the control loop; returns its result, to be
 /// passed to `black_box` so no step is optimised away.
@@ -18,4 +19,11 @@ pub fn control_steps(steps: u64, seed: u64) -> [u64; 6] {
         x[5] ^= x[4].wrapping_add(i);
     }
     x
+}
+
+/// Median, smallest and largest of `xs` (not empty): a paired mode's
+/// summary of its per-round ratios.
+pub fn median_min_max(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    (xs[xs.len() / 2], xs[0], xs[xs.len() - 1])
 }

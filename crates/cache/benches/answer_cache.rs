@@ -272,8 +272,13 @@ fn timed_control(steps: u64, seed: u64) -> Duration {
 }
 
 /// 2/1 of `work`: its time on one thread over the longer of two threads
-/// running it at once (each thread's CPU time), as a throughput ratio.
-fn two_over_one(work: &(dyn Fn(u64) -> Duration + Sync), seed: u64, two_first: bool) -> f64 {
+/// running it at once (each thread's CPU time), as a throughput ratio;
+/// and the one thread's time.
+fn two_over_one(
+    work: &(dyn Fn(u64) -> Duration + Sync),
+    seed: u64,
+    two_first: bool,
+) -> (f64, Duration) {
     let two = || {
         std::thread::scope(|s| {
             let a = s.spawn(|| work(seed));
@@ -289,7 +294,7 @@ fn two_over_one(work: &(dyn Fn(u64) -> Duration + Sync), seed: u64, two_first: b
         let t1 = work(seed);
         (t1, two())
     };
-    2.0 * t1.as_secs_f64() / t2.as_secs_f64()
+    (2.0 * t1.as_secs_f64() / t2.as_secs_f64(), t1)
 }
 
 /// Two threads' scaling measured in pairs: each round times one thread
@@ -324,7 +329,7 @@ fn paired(only: Option<&str>) {
                 let seed = 0x9E37_79B9 + round as u64 * 2;
                 // Order rotates: cache or control first, two or one thread first.
                 let two_first = round % 2 == 1;
-                let (r, c) = if round % 4 < 2 {
+                let ((r, one), (c, _)) = if round % 4 < 2 {
                     let r = two_over_one(&hits, seed, two_first);
                     (r, two_over_one(&control, seed, two_first))
                 } else {
@@ -334,24 +339,18 @@ fn paired(only: Option<&str>) {
                 ours.push(r);
                 base.push(c);
                 quotient.push(r / c);
-                rates.push(PAIRED_HITS as f64 / hits(seed).as_secs_f64());
+                rates.push(PAIRED_HITS as f64 / one.as_secs_f64());
             }
-            let show = |xs: &mut Vec<f64>| {
-                xs.sort_by(f64::total_cmp);
-                format!(
-                    "{:.2}x [{:.2}..{:.2}]",
-                    xs[xs.len() / 2],
-                    xs[0],
-                    xs[xs.len() - 1]
-                )
+            let show = |xs: Vec<f64>| {
+                let (median, min, max) = control::median_min_max(xs);
+                format!("{median:.2}x [{min:.2}..{max:.2}]")
             };
-            rates.sort_by(f64::total_cmp);
             println!(
                 "paired {name:7} {mode:7}  1 thread {:.2}M hits/s  2/1 {}  control 2/1 {}  cache/control {}",
-                rates[rates.len() / 2] / 1e6,
-                show(&mut ours),
-                show(&mut base),
-                show(&mut quotient),
+                control::median_min_max(rates).0 / 1e6,
+                show(ours),
+                show(base),
+                show(quotient),
             );
         }
     }

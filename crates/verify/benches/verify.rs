@@ -229,6 +229,22 @@ impl Case {
         )
     }
 
+    /// (a): raw ring over the pre-built signed bytes.
+    fn raw_check(&self) -> bool {
+        self.raw
+            .verify(black_box(&self.signed), black_box(&self.sig))
+    }
+
+    /// (c): hickory-proto's own verification of the case's RRSIG.
+    fn hickory(&self) -> bool {
+        let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &self.rrsig.data else {
+            unreachable!()
+        };
+        self.dnskey
+            .verify_rrsig(&self.rrset[0].name, DNSClass::IN, rrsig, self.rrset.iter())
+            .is_ok()
+    }
+
     /// [`BATCH`] jobs, each the case's RRSIG.
     fn jobs(&self) -> Vec<Job<'_>> {
         (0..BATCH)
@@ -249,18 +265,11 @@ fn verify(c: &mut Criterion) {
         let mut scratch = Scratch::new();
         let run = |v: &Verifier, scratch: &mut Scratch| case.verify_with(v, scratch);
         // Every contender must accept the signature, or the timings mean nothing.
-        assert!(case.raw.verify(&case.signed, &case.sig), "{}", case.label);
+        assert!(case.raw_check(), "{}", case.label);
         assert!(!run(&cold, &mut scratch).unwrap().memo_hit);
         assert!(!run(&warm, &mut scratch).unwrap().memo_hit);
         assert!(run(&warm, &mut scratch).unwrap().memo_hit);
-        let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &case.rrsig.data else {
-            unreachable!()
-        };
-        let hickory = || {
-            case.dnskey
-                .verify_rrsig(&case.rrset[0].name, DNSClass::IN, rrsig, case.rrset.iter())
-        };
-        hickory().unwrap();
+        assert!(case.hickory(), "{}", case.label);
         let jobs = case.jobs();
         assert!(
             cold.verify_batch(&jobs, now(), two)
@@ -269,14 +278,9 @@ fn verify(c: &mut Criterion) {
         );
 
         let mut group = c.benchmark_group(format!("verify/{}", case.label));
-        group.bench_function("a_ring", |b| {
-            b.iter(|| {
-                case.raw
-                    .verify(black_box(&case.signed), black_box(&case.sig))
-            });
-        });
+        group.bench_function("a_ring", |b| b.iter(|| case.raw_check()));
         group.bench_function("b_ours_cold", |b| b.iter(|| run(&cold, &mut scratch)));
-        group.bench_function("c_hickory", |b| b.iter(hickory));
+        group.bench_function("c_hickory", |b| b.iter(|| case.hickory()));
         group.bench_function("d_memo_hit", |b| b.iter(|| run(&warm, &mut scratch)));
         group.bench_function("e_batch2", |b| {
             b.iter(|| cold.verify_batch(black_box(&jobs), now(), two));
@@ -383,9 +387,6 @@ fn paired() {
         let cold = memo_off();
         let mut scratch = Scratch::new();
         let jobs = case.jobs();
-        let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &case.rrsig.data else {
-            unreachable!()
-        };
         let time = |f: &mut dyn FnMut() -> bool| {
             let start = std::time::Instant::now();
             for _ in 0..BATCH {
@@ -404,20 +405,9 @@ fn paired() {
         let mut warm_scratch = Scratch::new();
         assert!(!case.verify_with(&warm, &mut warm_scratch).unwrap().memo_hit);
         let mut contenders: [Box<dyn FnMut() -> f64 + '_>; 7] = [
-            Box::new(|| {
-                time(&mut || {
-                    case.raw
-                        .verify(black_box(&case.signed), black_box(&case.sig))
-                })
-            }),
+            Box::new(|| time(&mut || case.raw_check())),
             Box::new(|| time(&mut || case.verify_with(&cold, &mut scratch).is_ok())),
-            Box::new(|| {
-                time(&mut || {
-                    case.dnskey
-                        .verify_rrsig(&case.rrset[0].name, DNSClass::IN, rrsig, case.rrset.iter())
-                        .is_ok()
-                })
-            }),
+            Box::new(|| time(&mut || case.hickory())),
             Box::new(|| {
                 wall(&|| {
                     let all = cold.verify_batch(black_box(&jobs), now(), two);
@@ -494,14 +484,9 @@ fn control_steps_for(steps: f64) -> u64 {
 }
 
 /// "median [min..max]" of `xs`.
-fn median_spread(mut xs: Vec<f64>) -> String {
-    xs.sort_by(f64::total_cmp);
-    format!(
-        "{:.3} [{:.2}..{:.2}]",
-        xs[xs.len() / 2],
-        xs[0],
-        xs[xs.len() - 1]
-    )
+fn median_spread(xs: Vec<f64>) -> String {
+    let (median, min, max) = control::median_min_max(xs);
+    format!("{median:.3} [{min:.2}..{max:.2}]")
 }
 
 /// Runs one contender `n` times for an instruction counter (callgrind):
@@ -515,9 +500,6 @@ fn count(args: &[String]) {
         .into_iter()
         .find(|c| c.label == label)
         .expect("an algorithm of the bench");
-    let RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) = &case.rrsig.data else {
-        unreachable!()
-    };
     let (cold, warm) = (memo_off(), Verifier::default());
     let mut scratch = Scratch::new();
     // Warm the scratch buffers and the memo outside the count's loop.
@@ -525,14 +507,9 @@ fn count(args: &[String]) {
     assert!(case.verify_with(&warm, &mut scratch).is_ok());
     for _ in 0..n {
         let ok = match contender.as_str() {
-            "a" => case
-                .raw
-                .verify(black_box(&case.signed), black_box(&case.sig)),
+            "a" => case.raw_check(),
             "b" => case.verify_with(&cold, &mut scratch).is_ok(),
-            "c" => case
-                .dnskey
-                .verify_rrsig(&case.rrset[0].name, DNSClass::IN, rrsig, case.rrset.iter())
-                .is_ok(),
+            "c" => case.hickory(),
             "d" => case.verify_with(&warm, &mut scratch).is_ok(),
             other => panic!("no contender {other}"),
         };

@@ -14,10 +14,10 @@ use core::num::NonZeroUsize;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anchorage_wire::canonical::{CanonicalName, SignedData, signed_data_with};
+use anchorage_wire::canonical::{CanonicalName, SignedData, name_eq_canonical, signed_data_with};
 use anchorage_wire::proto::dnssec::PublicKey;
 use anchorage_wire::proto::dnssec::rdata::{DNSSECRData, RRSIG, SigInput};
-use anchorage_wire::proto::rr::{Name, RData, Record, RecordType};
+use anchorage_wire::proto::rr::{RData, Record, RecordType};
 
 use crate::error::VerifyError;
 use crate::key::DnskeyVerifier;
@@ -411,7 +411,7 @@ pub(crate) fn match_key(key: &DnskeyVerifier, input: &SigInput) -> Result<(), Ve
             key: key.tag(),
         });
     }
-    if !name_eq_wire(&input.signer_name, key.owner_wire()) {
+    if !name_eq_canonical(&input.signer_name, key.owner_wire()) {
         return Err(VerifyError::SignerNotKeyOwner { tag: key.tag() });
     }
     Ok(())
@@ -453,24 +453,10 @@ fn is_own_dnskey_self_signature(key: &DnskeyVerifier, input: &SigInput, rrset: &
         })
 }
 
-/// Whether `name` equals the canonical wire name `wire`, ignoring case.
-fn name_eq_wire(name: &Name, mut wire: &[u8]) -> bool {
-    for label in name {
-        let Some((&len, rest)) = wire.split_first() else {
-            return false;
-        };
-        let len = usize::from(len);
-        if len != label.len() || rest.len() < len || !rest[..len].eq_ignore_ascii_case(label) {
-            return false;
-        }
-        wire = &rest[len..];
-    }
-    wire == [0]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anchorage_wire::proto::rr::Name;
 
     #[test]
     fn serial_comparison_wraps_around_2106() {
@@ -483,9 +469,9 @@ mod tests {
     #[test]
     fn wire_name_comparison_ignores_case_and_needs_every_label() {
         let name = Name::from_ascii("Example.NET.").unwrap();
-        assert!(name_eq_wire(&name, b"\x07example\x03net\x00"));
-        assert!(!name_eq_wire(&name, b"\x07example\x00"));
-        assert!(!name_eq_wire(&name, b"\x07example\x03net\x03com\x00"));
+        assert!(name_eq_canonical(&name, b"\x07example\x03net\x00"));
+        assert!(!name_eq_canonical(&name, b"\x07example\x00"));
+        assert!(!name_eq_canonical(&name, b"\x07example\x03net\x03com\x00"));
     }
 
     #[test]

@@ -57,8 +57,7 @@ pub fn same_signed_data(
     prefix.clear();
     write_sig_fields(sig, prefix);
     let mut rest = stored;
-    if !(eat(&mut rest, prefix) && eat(&mut rest, signer))
-        || parts.fill_with_owner(sig, rrset, owner).is_err()
+    if !(eat(&mut rest, prefix) && eat(&mut rest, signer)) || parts.fill(sig, rrset, owner).is_err()
     {
         return false;
     }

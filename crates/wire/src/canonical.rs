@@ -146,19 +146,7 @@ impl CanonicalName {
 
     /// Whether `name` is this name, ASCII case ignored (RFC 4343).
     pub fn eq_name(&self, name: &Name) -> bool {
-        let mut rest = self.as_bytes();
-        for label in name {
-            let Some((&len, tail)) = rest.split_first() else {
-                return false;
-            };
-            match tail.split_at_checked(usize::from(len)) {
-                Some((ours, tail)) if ours.eq_ignore_ascii_case(label) => {
-                    rest = tail;
-                }
-                _ => return false,
-            }
-        }
-        rest == [0]
+        name_eq_canonical(name, self.as_bytes())
     }
 
     /// Whether this name is `ancestor` or below it; `ancestor` is a name
@@ -228,25 +216,11 @@ impl CanonicalRrset {
     /// Fills the parts from `rrset` as `sig` covers it.
     ///
     /// `rrset` must hold the records of one RRset (same owner ignoring
-    /// case, class, and type `sig.type_covered`), in any order. The owner
-    /// is rebuilt as `*.` + the rightmost labels when the labels field
-    /// says the RRset was expanded from a wildcard.
+    /// case, class, and type `sig.type_covered`), in any order; `owner` is
+    /// the first record's name in canonical form. The owner is rebuilt as
+    /// `*.` + the rightmost labels when the labels field says the RRset
+    /// was expanded from a wildcard.
     pub fn fill<'r>(
-        &mut self,
-        sig: &SigInput,
-        rrset: impl IntoIterator<Item = &'r Record>,
-    ) -> Result<(), CanonicalError> {
-        let mut records = rrset.into_iter();
-        let first = records.next().ok_or(CanonicalError::EmptyRrset)?;
-        let mut owner = CanonicalName::new();
-        owner.set(&first.name);
-        self.fill_with_owner(sig, core::iter::once(first).chain(records), &owner)
-    }
-
-    /// As [`fill`](Self::fill), with `owner` already the canonical form of
-    /// the first record's name (a caller that checked names against it
-    /// spares the walks).
-    pub fn fill_with_owner<'r>(
         &mut self,
         sig: &SigInput,
         rrset: impl IntoIterator<Item = &'r Record>,
@@ -356,7 +330,7 @@ pub fn signed_data_with<'a, 'r>(
         rrset: parts,
     } = buf;
     bytes.clear();
-    parts.fill_with_owner(sig, rrset, owner)?;
+    parts.fill(sig, rrset, owner)?;
     write_sig_fields(sig, bytes);
     bytes.extend_from_slice(signer);
     write_records(parts, bytes);
@@ -638,11 +612,17 @@ fn uncompressed_name_end(raw: &[u8], mut pos: usize) -> Option<usize> {
     }
 }
 
-/// Whether two names are equal ignoring ASCII case (RFC 4343).
-pub fn names_eq_ignore_case(a: &Name, b: &Name) -> bool {
-    // `LabelIter` knows its length: no counting walk.
-    a.iter().len() == b.iter().len()
-        && a.iter()
-            .zip(b.iter())
-            .all(|(x, y)| x.eq_ignore_ascii_case(y))
+/// Whether `name` equals `wire`, a name in canonical form, ASCII case
+/// ignored (RFC 4343): one walk over `name`.
+pub fn name_eq_canonical(name: &Name, mut wire: &[u8]) -> bool {
+    for label in name {
+        let Some((&len, tail)) = wire.split_first() else {
+            return false;
+        };
+        match tail.split_at_checked(usize::from(len)) {
+            Some((ours, tail)) if ours.eq_ignore_ascii_case(label) => wire = tail,
+            _ => return false,
+        }
+    }
+    wire == [0]
 }
